@@ -1,0 +1,128 @@
+/**
+ * Token administration (`/admin/init`, `show`, `remove`, `enable`, `disable`, `reset`, `set`).
+ * The seed and the PIN hash never leave this module.
+ */
+import type { Core } from '../core.js'
+import { OtpError, ParameterError } from '../errors.js'
+import { maskPhone, validatePhone } from '../phone/index.js'
+import type { TokenPatch, TokenRecord } from '../stores/types.js'
+import { MAX_PIN_LENGTH, buildToken, parseMaxFail, type EnrollParams } from '../tokens/enroll.js'
+import { resolveUser } from '../validate/user.js'
+
+/** A token as `/admin/show` lists it (LinOTP names). No seed, no PIN hash. */
+export interface TokenView {
+  'LinOtp.TokenSerialnumber': string
+  'LinOtp.TokenType': 'sms'
+  'LinOtp.Username': string
+  'LinOtp.RealmNames': string[]
+  'LinOtp.TokenDesc': string
+  'LinOtp.Isactive': boolean
+  'LinOtp.FailCount': number
+  'LinOtp.MaxFail': number
+  'LinOtp.Count': number
+  'LinOtp.CountWindow': number
+  'LinOtp.OtpLen': number
+  'LinOtp.TokenInfo': { phone: string; hashlib: string }
+}
+
+export function tokenView(t: TokenRecord, revealPhone = true): TokenView {
+  return {
+    'LinOtp.TokenSerialnumber': t.serial,
+    'LinOtp.TokenType': 'sms',
+    'LinOtp.Username': t.user ?? '',
+    'LinOtp.RealmNames': t.realm === null ? [] : [t.realm],
+    'LinOtp.TokenDesc': t.description,
+    'LinOtp.Isactive': t.active,
+    'LinOtp.FailCount': t.failcount,
+    'LinOtp.MaxFail': t.maxfail,
+    'LinOtp.Count': t.counter,
+    'LinOtp.CountWindow': t.countWindow,
+    'LinOtp.OtpLen': t.otplen,
+    'LinOtp.TokenInfo': { phone: revealPhone ? t.phone : maskPhone(t.phone), hashlib: t.hashlib },
+  }
+}
+
+/** Enrols an SMS token; returns its serial. */
+export async function initToken(core: Core, params: EnrollParams): Promise<string> {
+  const owner = ownerOf(core, params.user, params.realm)
+  const config = core.settings.config
+  const token = buildToken(
+    params,
+    owner,
+    { otplen: config.int('DefaultOtpLen'), maxfail: config.int('DefaultMaxFailCount'), countWindow: config.int('DefaultCountWindow') },
+    core.secrets,
+    core.clock.now(),
+  )
+  await core.store.tokens.create(token)
+  core.logger.info({ serial: token.serial, user: owner.user, realm: owner.realm, phone: maskPhone(token.phone) }, 'token enrolled')
+  return token.serial
+}
+
+/** Tokens by serial and/or owner. */
+export async function showTokens(core: Core, filter: { serial?: string | undefined; user?: string | undefined; realm?: string | undefined }): Promise<TokenView[]> {
+  if (filter.serial !== undefined) {
+    const t = await core.store.tokens.get(filter.serial)
+    return t ? [tokenView(t)] : []
+  }
+  if (filter.user !== undefined) {
+    const owner = ownerOf(core, filter.user, filter.realm)
+    const tokens = await core.store.tokens.list({ user: owner.user ?? '' })
+    return tokens.filter((t) => t.realm === owner.realm).map((t) => tokenView(t))
+  }
+  return (await core.store.tokens.list(filter.realm === undefined ? {} : { realm: filter.realm.toLowerCase() })).map((t) => tokenView(t))
+}
+
+/** Selects tokens by serial or by user (LinOTP admin semantics); at least one must be given. */
+export async function selectTokens(core: Core, serial: string | undefined, user: string | undefined, realm: string | undefined): Promise<TokenRecord[]> {
+  if (serial !== undefined) {
+    const t = await core.store.tokens.get(serial)
+    return t ? [t] : []
+  }
+  if (user === undefined) throw new ParameterError("Missing parameter: 'serial' or 'user'")
+  const owner = ownerOf(core, user, realm)
+  return (await core.store.tokens.list({ user: owner.user ?? '' })).filter((t) => t.realm === owner.realm)
+}
+
+export async function removeTokens(core: Core, tokens: TokenRecord[]): Promise<number> {
+  let n = 0
+  for (const t of tokens) {
+    await core.store.challenges.removeForToken(t.serial)
+    if (await core.store.tokens.remove(t.serial)) n++
+  }
+  return n
+}
+
+export async function patchTokens(core: Core, tokens: TokenRecord[], patch: TokenPatch): Promise<number> {
+  let n = 0
+  for (const t of tokens) if (await core.store.tokens.update(t.serial, patch)) n++
+  return n
+}
+
+/** `/admin/set` parameters turned into a patch: pin, phone, MaxFailCount. */
+export function setPatch(core: Core, params: { pin?: string | undefined; phone?: string | undefined; MaxFailCount?: string | undefined }): TokenPatch {
+  const patch: { -readonly [K in keyof TokenPatch]: TokenPatch[K] } = {}
+  if (params.pin !== undefined) {
+    if (params.pin.length > MAX_PIN_LENGTH) throw new ParameterError(`pin: longer than ${MAX_PIN_LENGTH} characters`)
+    patch.pinHash = core.secrets.hashPin(params.pin)
+  }
+  if (params.phone !== undefined) patch.phone = validatePhone(params.phone)
+  if (params.MaxFailCount !== undefined) patch.maxfail = parseMaxFail(params.MaxFailCount)
+  if (Object.keys(patch).length === 0) throw new ParameterError("Missing parameter: one of 'pin', 'phone', 'MaxFailCount'")
+  return patch
+}
+
+function ownerOf(core: Core, user: string | undefined, realm: string | undefined): { user: string | null; realm: string | null } {
+  if (user === undefined || user.trim() === '') {
+    return { user: null, realm: realm === undefined || realm.trim() === '' ? null : checkRealm(core, realm.trim().toLowerCase()) }
+  }
+  if (user.length > 256) throw new ParameterError('user: longer than 256 characters')
+  const who = resolveUser(core.settings, user, realm)
+  return { user: who.login, realm: who.realm === null ? null : checkRealm(core, who.realm) }
+}
+
+function checkRealm(core: Core, realm: string): string {
+  if (core.settings.realms.length > 0 && !core.settings.realms.some((r) => r.name === realm)) {
+    throw new OtpError('ERR_OTP_INVALID_PARAMETER', `realm '${realm.slice(0, 64)}' does not exist`)
+  }
+  return realm
+}

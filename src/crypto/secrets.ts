@@ -1,0 +1,127 @@
+/**
+ * Protection of secrets at rest: seeds and provider configs with AES-256-GCM, PINs as keyed
+ * hashes (HMAC-SHA256 with a server secret and a per-PIN salt). One 32-byte master key, from a key
+ * file (created 0600 on first start) or the `SMS_OTP_ENC_KEY` environment variable; purpose keys
+ * are derived from it with HKDF so a leak of one derived key does not expose the others.
+ */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { OtpError, invalidOption } from '../errors.js'
+
+const VERSION = 'v1'
+
+/** Parses a 32-byte key given as 64 hex characters or base64. */
+export function parseMasterKey(text: string, origin: string): Buffer {
+  const trimmed = text.trim()
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64')
+  if (key.length !== 32) throw invalidOption(origin, 'expected a 32-byte key as 64 hex characters or base64')
+  return key
+}
+
+/**
+ * Loads the master key: `SMS_OTP_ENC_KEY` when set, else the key file, which is created with a
+ * fresh random key (mode 0600) when it does not exist.
+ */
+export async function loadMasterKey(keyFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
+  const fromEnv = env.SMS_OTP_ENC_KEY
+  if (fromEnv !== undefined && fromEnv !== '') return parseMasterKey(fromEnv, 'SMS_OTP_ENC_KEY')
+  try {
+    return parseMasterKey(await readFile(keyFile, 'utf8'), keyFile)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 })
+  const key = randomBytes(32)
+  try {
+    await writeFile(keyFile, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
+    return key
+  } catch (err) {
+    // Another process created it between our read and write: use theirs.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return parseMasterKey(await readFile(keyFile, 'utf8'), keyFile)
+    throw err
+  }
+}
+
+/** Encrypts, decrypts and hashes the secrets of one installation. */
+export class Secrets {
+  readonly #seedKey: Buffer
+  readonly #configKey: Buffer
+  readonly #pinKey: Buffer
+
+  /** @param masterKey 32 random bytes; see {@link loadMasterKey}. */
+  constructor(masterKey: Buffer) {
+    if (masterKey.length !== 32) throw invalidOption('masterKey', 'must be 32 bytes')
+    const derive = (info: string): Buffer => Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), info, 32))
+    this.#seedKey = derive('sms-otp seed encryption')
+    this.#configKey = derive('sms-otp config encryption')
+    this.#pinKey = derive('sms-otp pin hashing')
+  }
+
+  /** A Secrets with a random key, for tests and throwaway in-memory setups. */
+  static ephemeral(): Secrets {
+    return new Secrets(randomBytes(32))
+  }
+
+  /** Encrypts a seed, bound to its serial (a ciphertext moved to another token fails to open). */
+  encryptSeed(serial: string, seed: Buffer): string {
+    return seal(this.#seedKey, seed, `seed:${serial}`)
+  }
+
+  decryptSeed(serial: string, sealed: string): Buffer {
+    return open(this.#seedKey, sealed, `seed:${serial}`)
+  }
+
+  /** Encrypts a provider config (it holds gateway credentials). */
+  encryptConfig(name: string, text: string): string {
+    return seal(this.#configKey, Buffer.from(text, 'utf8'), `provider:${name}`)
+  }
+
+  decryptConfig(name: string, sealed: string): string {
+    return open(this.#configKey, sealed, `provider:${name}`).toString('utf8')
+  }
+
+  /** Keyed, salted PIN hash. The empty PIN is stored as `null` (no PIN). */
+  hashPin(pin: string): string | null {
+    if (pin === '') return null
+    const salt = randomBytes(16)
+    return `${VERSION}$${salt.toString('base64')}$${this.#pinMac(salt, pin).toString('base64')}`
+  }
+
+  /** Constant-time PIN check (Decision 10). A token without PIN matches only the empty PIN. */
+  verifyPin(pin: string, stored: string | null): boolean {
+    if (stored === null) return pin === ''
+    const [version, saltB64, macB64] = stored.split('$')
+    if (version !== VERSION || saltB64 === undefined || macB64 === undefined) return false
+    const expected = Buffer.from(macB64, 'base64')
+    const actual = this.#pinMac(Buffer.from(saltB64, 'base64'), pin)
+    return expected.length === actual.length && timingSafeEqual(expected, actual)
+  }
+
+  #pinMac(salt: Buffer, pin: string): Buffer {
+    return createHmac('sha256', this.#pinKey).update(salt).update(pin, 'utf8').digest()
+  }
+}
+
+function seal(key: Buffer, plain: Buffer, aad: string): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  cipher.setAAD(Buffer.from(aad, 'utf8'))
+  const body = Buffer.concat([cipher.update(plain), cipher.final()])
+  return [VERSION, iv.toString('base64'), cipher.getAuthTag().toString('base64'), body.toString('base64')].join(':')
+}
+
+function open(key: Buffer, sealed: string, aad: string): Buffer {
+  const [version, ivB64, tagB64, bodyB64] = sealed.split(':')
+  if (version !== VERSION || ivB64 === undefined || tagB64 === undefined || bodyB64 === undefined) {
+    throw new OtpError('ERR_OTP_CRYPTO', 'unrecognised ciphertext format', { status: 500 })
+  }
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivB64, 'base64'))
+    decipher.setAAD(Buffer.from(aad, 'utf8'))
+    decipher.setAuthTag(Buffer.from(tagB64, 'base64'))
+    return Buffer.concat([decipher.update(Buffer.from(bodyB64, 'base64')), decipher.final()])
+  } catch (cause) {
+    throw new OtpError('ERR_OTP_CRYPTO', 'a stored secret could not be decrypted (wrong key or tampered data)', { cause, status: 500 })
+  }
+}

@@ -1,0 +1,1 @@
+export { maskPhone } from './index.js'

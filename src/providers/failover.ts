@@ -1,0 +1,79 @@
+/**
+ * Ordered failover over a policy's provider list with LinOTP's back-off: a provider that is
+ * unavailable is skipped for 30 s, doubling on each consecutive failure, capped at 2 h; its first
+ * success clears the block. The first provider that answers (sent or rejected) ends the loop.
+ */
+import type { Clock } from '../clock.js'
+import { sendVia, type LoadedProvider } from './loader.js'
+import type { SmsMessage } from './types.js'
+
+/** Outcome of a send over a candidate list. */
+export type DispatchResult =
+  | { readonly status: 'sent'; readonly provider: string }
+  | { readonly status: 'rejected'; readonly provider: string; readonly reason: string }
+  | { readonly status: 'unavailable'; readonly reason: string }
+
+export interface BackoffOptions {
+  /** First block after a failure. @default 30_000 */
+  readonly initialMs?: number
+  /** Longest block. @default 7_200_000 (2 h) */
+  readonly maxMs?: number
+  /** Upper bound for one provider's send, on top of its own network timeouts. @default 60_000 */
+  readonly attemptMs?: number
+}
+
+export class Failover {
+  readonly #blocked = new Map<string, { until: number; failures: number }>()
+  readonly #clock: Clock
+  readonly #initialMs: number
+  readonly #maxMs: number
+  readonly #attemptMs: number
+
+  constructor(clock: Clock, options: BackoffOptions = {}) {
+    this.#clock = clock
+    this.#initialMs = options.initialMs ?? 30_000
+    this.#maxMs = options.maxMs ?? 7_200_000
+    this.#attemptMs = options.attemptMs ?? 60_000
+  }
+
+  /** Is `name` inside a back-off period now? */
+  isBlocked(name: string): boolean {
+    const entry = this.#blocked.get(name)
+    return entry !== undefined && entry.until > this.#clock.now()
+  }
+
+  /** Clears all back-off state (admin `testProvider` success, or tests). */
+  clear(name?: string): void {
+    if (name === undefined) this.#blocked.clear()
+    else this.#blocked.delete(name)
+  }
+
+  /** Tries each candidate in order; see the module comment for the rules. */
+  async send(candidates: readonly LoadedProvider[], msg: SmsMessage, signal?: AbortSignal): Promise<DispatchResult> {
+    const tried: string[] = []
+    for (const provider of candidates) {
+      if (this.isBlocked(provider.name)) {
+        tried.push(`${provider.name} (backing off)`)
+        continue
+      }
+      const attempt = signal ? AbortSignal.any([signal, AbortSignal.timeout(this.#attemptMs)]) : AbortSignal.timeout(this.#attemptMs)
+      const result = await sendVia(provider, msg, attempt)
+      if (result.status === 'sent') {
+        this.#blocked.delete(provider.name)
+        return { status: 'sent', provider: provider.name }
+      }
+      if (result.status === 'rejected') return { status: 'rejected', provider: provider.name, reason: result.reason }
+      this.#block(provider.name)
+      tried.push(`${provider.name} (${result.reason})`)
+      if (signal?.aborted) break
+    }
+    const names = candidates.map((c) => c.name).join(', ')
+    return { status: 'unavailable', reason: `unable to connect to any SMSProvider [${names}]: ${tried.join('; ')}` }
+  }
+
+  #block(name: string): void {
+    const failures = (this.#blocked.get(name)?.failures ?? 0) + 1
+    const ms = Math.min(this.#initialMs * 2 ** (failures - 1), this.#maxMs)
+    this.#blocked.set(name, { until: this.#clock.now() + ms, failures })
+  }
+}

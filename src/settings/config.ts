@@ -1,0 +1,87 @@
+/**
+ * LinOTP system config keys the SMS token reads, with their defaults and types. Unknown keys are
+ * stored as given (LinOTP keeps arbitrary keys); known keys are validated when set, so a typo in a
+ * number never reaches the validate path.
+ */
+import { ConfigError } from '../errors.js'
+import { configBool } from '../providers/config-values.js'
+
+type KeySpec =
+  | { readonly type: 'int'; readonly def: number; readonly min: number; readonly max: number }
+  | { readonly type: 'bool'; readonly def: boolean }
+  | { readonly type: 'string'; readonly def: string; readonly maxLength: number }
+
+/** Known keys. Names are matched case-sensitively, as LinOTP does. */
+export const CONFIG_KEYS = {
+  SMS_CHALLENGE_PROMPT: { type: 'string', def: 'sms submitted', maxLength: 200 },
+  SMSBlockingTimeout: { type: 'int', def: 30, min: 0, max: 86_400 },
+  DefaultMaxFailCount: { type: 'int', def: 10, min: 1, max: 1_000_000 },
+  DefaultCountWindow: { type: 'int', def: 10, min: 1, max: 1000 },
+  DefaultOtpLen: { type: 'int', def: 6, min: 6, max: 8 },
+  TransactionIdLength: { type: 'int', def: 17, min: 12, max: 17 },
+  splitAtSign: { type: 'bool', def: true },
+  PrependPin: { type: 'bool', def: true },
+  /** Callers (RADIUS servers, SSO front-ends) allowed to pass the end user's address. */
+  mayOverwriteClient: { type: 'string', def: '', maxLength: 4000 },
+  /** Timeout of the legacy `imported_default` provider (LinOTP quirk: shared key). */
+  SMSProviderTimeout: { type: 'int', def: 120, min: 1, max: 86_400 },
+} as const satisfies Record<string, KeySpec>
+
+export type KnownConfigKey = keyof typeof CONFIG_KEYS
+
+/** Keys that only hold provider definitions (legacy `imported_default`) and are validated there. */
+export const LEGACY_PROVIDER_KEYS = ['SMSProvider', 'SMSProviderConfig'] as const
+
+const MAX_KEY = 128
+const MAX_VALUE = 64 * 1024
+
+/**
+ * Validates one key/value pair for storage.
+ * @throws ConfigError naming the key and what it expects.
+ */
+export function checkConfigEntry(key: string, value: string): void {
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(key)) {
+    throw new ConfigError(`config key ${JSON.stringify(key.slice(0, MAX_KEY))}: only letters, digits and _ . : - are allowed (at most ${MAX_KEY})`)
+  }
+  if (value.length > MAX_VALUE) throw new ConfigError(`config key ${key}: value longer than ${MAX_VALUE} characters`)
+  const spec = (CONFIG_KEYS as Record<string, KeySpec>)[key]
+  if (spec === undefined) return
+  if (spec.type === 'int') {
+    const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN
+    if (!(n >= spec.min && n <= spec.max)) throw new ConfigError(`config key ${key}: expected an integer from ${spec.min} to ${spec.max}`)
+  } else if (spec.type === 'string' && value.length > spec.maxLength) {
+    throw new ConfigError(`config key ${key}: longer than ${spec.maxLength} characters`)
+  }
+}
+
+/** Typed, read-only view of the config keys with defaults applied. */
+export class ConfigView {
+  readonly #values: ReadonlyMap<string, string>
+  constructor(values: ReadonlyMap<string, string>) {
+    this.#values = values
+  }
+  raw(key: string): string | undefined {
+    return this.#values.get(key)
+  }
+  int<K extends KnownConfigKey>(key: K): number {
+    const spec = CONFIG_KEYS[key] as KeySpec
+    const v = this.#values.get(key)
+    if (spec.type !== 'int') throw new TypeError(`${key} is not an integer key`)
+    const n = v === undefined ? NaN : Number(v)
+    return Number.isInteger(n) && n >= spec.min && n <= spec.max ? n : spec.def
+  }
+  bool<K extends KnownConfigKey>(key: K): boolean {
+    const spec = CONFIG_KEYS[key] as KeySpec
+    if (spec.type !== 'bool') throw new TypeError(`${key} is not a boolean key`)
+    const v = this.#values.get(key)
+    return v === undefined ? spec.def : configBool(v)
+  }
+  string<K extends KnownConfigKey>(key: K): string {
+    const spec = CONFIG_KEYS[key] as KeySpec
+    if (spec.type !== 'string') throw new TypeError(`${key} is not a string key`)
+    return this.#values.get(key) ?? spec.def
+  }
+  entries(): IterableIterator<[string, string]> {
+    return this.#values.entries()
+  }
+}

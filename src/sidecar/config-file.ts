@@ -1,0 +1,115 @@
+/**
+ * The sidecar's JSON config file: realms, providers, policies, config keys and tokens to create
+ * at start. Everything is validated before anything is written; tokens whose serial exists are
+ * left alone, so restarts are idempotent.
+ */
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { ConfigError } from '../errors.js'
+import { PolicyEngine, parsePolicy } from '../policy/index.js'
+import { checkProviderRecord } from '../providers/loader.js'
+import { checkConfigEntry } from '../settings/config.js'
+import { checkProviderName, parseProviderTimeout } from '../settings/providers.js'
+import { Secrets } from '../crypto/secrets.js'
+import { buildToken } from '../tokens/enroll.js'
+import type { SmsOtp } from '../sms-otp.js'
+import { defaultRegistry } from '../sms-otp.js'
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String)
+
+const schema = z
+  .object({
+    adminToken: z.string().min(16, 'adminToken: at least 16 characters').optional(),
+    realms: z.array(z.object({ name: z.string(), default: z.boolean().optional() }).strict()).default([]),
+    providers: z
+      .array(
+        z
+          .object({
+            name: z.string(),
+            class: z.string(),
+            config: z.union([z.string(), z.record(z.unknown())]),
+            timeout: z.union([z.number(), z.string()]).default(120),
+            default: z.boolean().optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    policies: z.array(z.record(z.unknown())).default([]),
+    config: z.record(scalar).default({}),
+    tokens: z
+      .array(
+        z
+          .object({
+            serial: z.string(), user: z.string().optional(), realm: z.string().optional(), phone: z.string(),
+            pin: z.string().optional(), otpkey: z.string().optional(), otplen: z.number().optional(),
+            hashlib: z.string().optional(), description: z.string().optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict()
+
+export type SidecarConfig = z.infer<typeof schema>
+
+/** Reads and validates a config file. @throws ConfigError that names the file and the path. */
+export async function readConfigFile(path: string): Promise<SidecarConfig> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid JSON: ${(err as Error).message}`)
+  }
+  return parseConfig(json, path)
+}
+
+/** Validates a parsed config object, including every provider, policy and config key. */
+export function parseConfig(json: unknown, origin = 'config'): SidecarConfig {
+  const parsed = schema.safeParse(json)
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]
+    throw new ConfigError(`${origin}: ${first ? `${first.path.join('.') || '(root)'}: ${first.message}` : 'invalid'}`)
+  }
+  const config = parsed.data
+  const registry = defaultRegistry()
+  for (const p of config.providers) {
+    checkProviderName(p.name)
+    checkProviderRecord(providerRecord(p), registry)
+  }
+  new PolicyEngine(config.policies.map((p) => parsePolicy(p)))
+  for (const [k, v] of Object.entries(config.config)) checkConfigEntry(k, v)
+  const secrets = Secrets.ephemeral()
+  for (const t of config.tokens) {
+    try {
+      buildToken({ ...t, otplen: t.otplen }, { user: null, realm: null }, { otplen: 6, maxfail: 10, countWindow: 10 }, secrets, 0)
+    } catch (err) {
+      throw new ConfigError(`${origin}: tokens: ${t.serial}: ${(err as Error).message}`)
+    }
+  }
+  return config
+}
+
+function providerRecord(p: SidecarConfig['providers'][number]) {
+  return { name: p.name, className: p.class, config: typeof p.config === 'string' ? p.config : JSON.stringify(p.config), timeout: parseProviderTimeout(p.timeout) }
+}
+
+/** Applies a validated config to the engine. Returns the serials of tokens it created. */
+export async function applyConfig(otp: SmsOtp, config: SidecarConfig): Promise<string[]> {
+  for (const r of config.realms) await otp.realms.set(r.name, r.default === true)
+  if (Object.keys(config.config).length) await otp.config.set(config.config)
+  for (const p of config.providers) await otp.providers.set(providerRecord(p), p.default === true)
+  for (const p of config.policies) await otp.policies.set(p)
+  const created: string[] = []
+  for (const t of config.tokens) {
+    if ((await otp.tokens.show({ serial: t.serial })).length > 0) continue
+    await otp.tokens.init({ ...t, otplen: t.otplen })
+    created.push(t.serial)
+  }
+  return created
+}

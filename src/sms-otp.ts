@@ -1,0 +1,202 @@
+/**
+ * The composition root: one factory that all three faces (Passport strategy, Express middleware,
+ * sidecar) use, so the library is as capable as the sidecar.
+ */
+import { systemClock, type Clock } from './clock.js'
+import type { Core } from './core.js'
+import { Secrets } from './crypto/secrets.js'
+import { OtpError, ParameterError, describeError } from './errors.js'
+import { silentLogger, type Logger } from './logger.js'
+import { maskPhone } from './phone/index.js'
+import { Failover, type BackoffOptions } from './providers/failover.js'
+import { FileSmsProviderClass } from './providers/file.js'
+import { HttpSmsProviderClass } from './providers/http.js'
+import { ProviderRegistry } from './providers/registry.js'
+import { Settings } from './settings/index.js'
+import { createMemoryStore } from './stores/memory.js'
+import type { Store } from './stores/types.js'
+import * as admin from './admin/tokens.js'
+import { check } from './validate/check.js'
+import { checkS, checkT, simplecheck, smspin } from './validate/endpoints.js'
+import type { AuditFacts, AuditRecord, CheckRequest, CheckResult } from './validate/types.js'
+import { resolveUser } from './validate/user.js'
+import { triggerSms } from './tokens/trigger.js'
+import { acceptOtp, openChallenges } from './tokens/verify.js'
+
+/** Options of {@link createSmsOtp}. */
+export interface SmsOtpOptions {
+  /** Storage backend. @default an in-memory store (lost on restart) */
+  readonly store?: Store
+  /** Secret protection. @default a random key (fine for the memory store only) */
+  readonly secrets?: Secrets
+  /** @default the system clock */
+  readonly clock?: Clock
+  /** A pino-compatible logger. @default silent */
+  readonly logger?: Logger
+  /** Receives one record per validate request. @default logged at info level with `audit: true` */
+  readonly audit?: (record: AuditRecord) => void
+  /** Provider classes. @default HttpSMSProvider and FileSMSProvider */
+  readonly registry?: ProviderRegistry
+  /** Provider back-off after `unavailable`. @default 30 s doubling to 2 h */
+  readonly backoff?: BackoffOptions
+}
+
+/** The registry with every provider class this build ships. */
+export function defaultRegistry(): ProviderRegistry {
+  return new ProviderRegistry().register(HttpSmsProviderClass).register(FileSmsProviderClass)
+}
+
+/** The engine's public face. */
+export type SmsOtp = Awaited<ReturnType<typeof createSmsOtp>>
+
+/**
+ * Creates and opens the engine.
+ * @example
+ * const otp = await createSmsOtp({ store: createSqliteStore({ path: './data/sms-otp.db' }), secrets })
+ * await otp.providers.set({ name: 'gw', className: 'HttpSMSProvider', config: '{"URL":"https://gw/send"}', timeout: 120 })
+ * await otp.tokens.init({ user: 'alice', phone: '+4915112345678', pin: '1234' })
+ * const r = await otp.check({ user: 'alice', pass: '1234' }) // value false, detail.transactionid …
+ */
+export async function createSmsOtp(options: SmsOtpOptions = {}) {
+  const logger = options.logger ?? silentLogger
+  const store = options.store ?? createMemoryStore()
+  const secrets = options.secrets ?? Secrets.ephemeral()
+  const clock = options.clock ?? systemClock
+  const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger)
+  const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff), logger }
+  const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: true, ...record }, 'audit'))
+  await store.open()
+  await settings.load()
+
+  const audit = (endpoint: string, client: string | undefined, result: boolean, facts: AuditFacts): void => {
+    auditSink({ endpoint, client: client ?? '', result, time: new Date(clock.now()).toISOString(), ...facts })
+  }
+  const audited = async <R extends { value: unknown; audit: AuditFacts }>(endpoint: string, client: string | undefined, run: () => Promise<R>): Promise<R> => {
+    const result = await run()
+    const v = result.value
+    audit(endpoint, client, typeof v === 'object' && v !== null ? (v as { value: boolean }).value : v === true, result.audit)
+    return result
+  }
+
+  return {
+    core,
+    /** LinOTP `/validate/check`. */
+    check: (req: CheckRequest) => audited('validate/check', req.client, () => check(core, req)),
+    /** LinOTP `/validate/simplecheck`. */
+    simplecheck: (req: CheckRequest) => audited('validate/simplecheck', req.client, () => simplecheck(core, req)),
+    /** LinOTP `/validate/smspin`. */
+    smspin: (req: CheckRequest) => audited('validate/smspin', req.client, () => smspin(core, req)),
+    /** LinOTP `/validate/check_t`. */
+    checkT: (pass: string, transactionId: string, client?: string) => audited('validate/check_t', client, () => checkT(core, pass, transactionId)),
+    /** LinOTP `/validate/check_s`. */
+    checkS: (req: CheckRequest) => audited('validate/check_s', req.client, () => checkS(core, req)),
+
+    /**
+     * Second factor after a first factor the host has checked: sends an SMS to each active token
+     * of the user (no PIN). Answers like `check` with a PIN: value false and the challenge.
+     */
+    trigger: (req: { user: string; realm?: string; client?: string; data?: string }) =>
+      audited('trigger', req.client, async (): Promise<CheckResult> => {
+        const who = resolveUser(settings, req.user, req.realm)
+        const facts: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
+        const tokens = (await store.tokens.list({ user: who.login })).filter((t) => t.realm === who.realm && t.active && t.failcount < t.maxfail)
+        const token = tokens[0]
+        if (!token) return { value: false, audit: { ...facts, reason: 'user has no usable token' } }
+        const outcome = await triggerSms(core, token, { user: who.login, realm: who.realm ?? undefined, client: req.client, text: { data: req.data } })
+        if (outcome.kind === 'failed') return { value: false, audit: { ...facts, serial: token.serial, reason: outcome.reason } }
+        const action = outcome.kind === 'sent' ? 'challenge triggered' : 'challenge blocked'
+        return { value: false, detail: { ...outcome.reply }, challenge: outcome.reply, audit: { ...facts, serial: token.serial, action, reason: '' } }
+      }),
+
+    /** Second step after {@link trigger}: the OTP for an open transaction of this user. */
+    verify: (req: { user: string; realm?: string; transactionId: string; otp: string; client?: string }) =>
+      audited('verify', req.client, async (): Promise<CheckResult> => {
+        const who = resolveUser(settings, req.user, req.realm)
+        const facts: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
+        const challenges = await store.challenges.findOpen(req.transactionId, clock.now())
+        for (const serial of new Set(challenges.map((c) => c.serial))) {
+          const token = await store.tokens.get(serial)
+          if (!token || token.user !== who.login || token.realm !== who.realm || !token.active) continue
+          if (token.failcount >= token.maxfail) {
+            await store.tokens.incrementFailcount(serial)
+            return { value: false, audit: { ...facts, serial, reason: 'Failcounter exceeded' } }
+          }
+          const outcome = await acceptOtp(core, token, req.otp, await openChallenges(core, token, req.transactionId))
+          if (outcome.ok) {
+            await store.tokens.resetFailcount([serial])
+            return { value: true, audit: { ...facts, serial, action: 'authenticated', reason: '' } }
+          }
+          await store.tokens.incrementFailcount(serial)
+          return { value: false, audit: { ...facts, serial, reason: outcome.reason } }
+        }
+        return { value: false, audit: { ...facts, reason: 'no open challenge for this user and transaction' } }
+      }),
+
+    tokens: {
+      init: (params: Parameters<typeof admin.initToken>[1]) => admin.initToken(core, params),
+      show: (filter: Parameters<typeof admin.showTokens>[1] = {}) => admin.showTokens(core, filter),
+      remove: async (sel: Selection) => admin.removeTokens(core, await select(core, sel)),
+      enable: async (sel: Selection) => admin.patchTokens(core, await select(core, sel), { active: true }),
+      disable: async (sel: Selection) => admin.patchTokens(core, await select(core, sel), { active: false }),
+      /** Clears the failcounter (unlocks). */
+      reset: async (sel: Selection) => {
+        const tokens = await select(core, sel)
+        await store.tokens.resetFailcount(tokens.map((t) => t.serial))
+        return tokens.length
+      },
+      set: async (sel: Selection, params: Parameters<typeof admin.setPatch>[1]) => admin.patchTokens(core, await select(core, sel), admin.setPatch(core, params)),
+    },
+
+    providers: {
+      /** Creates or replaces a provider; validated before anything is stored. Returns warnings. */
+      set: (record: { name: string; className: string; config: string; timeout: number }, makeDefault = false) => settings.setProvider(record, makeDefault),
+      list: () => settings.providers,
+      /** @returns undefined when deleted, else LinOTP's refusal text. */
+      delete: (name: string) => settings.deleteProvider(name),
+      setDefault: (name: string) => settings.setDefaultProvider(name),
+      /** Sends a test SMS (or runs the provider's own check) through one provider. */
+      test: async (name: string, phone?: string) => {
+        const provider = settings.provider(name)
+        const signal = AbortSignal.timeout(60_000)
+        if (phone === undefined) {
+          if (!provider.instance.test) throw new ParameterError("this provider has no connection test: give 'phone' to send a test SMS")
+          return provider.instance.test(signal)
+        }
+        const result = await core.failover.send([provider], { phone, text: 'sms-otp test message', transactionId: '0' }, signal)
+        logger.info({ provider: name, phone: maskPhone(phone), status: result.status }, 'provider test')
+        return result
+      },
+    },
+    policies: {
+      set: (input: Record<string, unknown>) => settings.setPolicy(input),
+      list: () => settings.policyRecords,
+      delete: (name: string) => settings.deletePolicy(name),
+    },
+    config: {
+      set: (entries: Record<string, string>) => settings.setConfig(entries),
+      get: () => Object.fromEntries(settings.config.entries()),
+      delete: (key: string) => settings.deleteConfig(key),
+    },
+    realms: {
+      set: (name: string, makeDefault = false) => settings.setRealm(name, makeDefault),
+      list: () => settings.realms,
+    },
+
+    /** Deletes expired challenges; the sidecar calls it periodically. */
+    purgeExpired: () => store.challenges.purgeExpired(clock.now()),
+
+    /** Closes providers and the store. */
+    async close(): Promise<void> {
+      await settings.close().catch((err: unknown) => logger.warn({ err: describeError(err) }, 'closing providers failed'))
+      await store.close()
+    },
+  }
+}
+
+type Selection = { serial?: string | undefined; user?: string | undefined; realm?: string | undefined }
+
+async function select(core: Core, sel: Selection) {
+  const tokens = await admin.selectTokens(core, sel.serial, sel.user, sel.realm)
+  if (tokens.length === 0) throw new OtpError('ERR_OTP_TOKEN_NOT_FOUND', 'no token found', { status: 404 })
+  return tokens
+}

@@ -1,0 +1,240 @@
+/**
+ * SQLite store on better-sqlite3: the sidecar's embedded default.
+ *
+ * Atomicity: better-sqlite3 is synchronous, so each method's SQL runs without yielding to the
+ * event loop. Across processes sharing the file, the security-relevant writes are single
+ * conditional statements (`UPDATE ... WHERE counter = ?`, `DELETE ... WHERE transaction_id = ?`)
+ * judged by their change count, and SQLite's write lock serialises them; multi-statement writes
+ * use IMMEDIATE transactions so they take the write lock up front and wait (busy_timeout) instead
+ * of failing on a lock upgrade.
+ */
+import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import Database from 'better-sqlite3'
+import { OtpError, describeError, invalidOption } from '../errors.js'
+import { assertSettingsKind, assertSettingsOp } from './memory.js'
+import { migrate } from './sqlite-migrations.js'
+import type { ChallengeRecord, HashLib, Store, TokenPatch, TokenQuery, TokenRecord } from './types.js'
+
+export interface SqliteStoreOptions {
+  /** Database file (its directory is created with mode 0700, the file with 0600), or ':memory:'. */
+  readonly path: string
+}
+
+interface TokenRow {
+  serial: string; type: string; user: string | null; realm: string | null; phone: string; pin_hash: string | null
+  seed: string; hashlib: string; otplen: number; counter: number; failcount: number; maxfail: number
+  count_window: number; active: number; description: string; created_at: number
+}
+interface ChallengeRow { transaction_id: string; serial: string; counter: number; created_at: number; expires_at: number; provider: string }
+type Params = Record<string, string | number | null>
+
+const TOKEN_COLS = 'serial, type, "user", realm, phone, pin_hash, seed, hashlib, otplen, counter, failcount, maxfail, count_window, active, description, created_at'
+const CHALLENGE_COLS = 'transaction_id, serial, counter, created_at, expires_at, provider'
+/** TokenPatch field → column. */
+const PATCH_COLUMNS = [['phone', 'phone'], ['pinHash', 'pin_hash'], ['maxfail', 'maxfail'], ['active', 'active'],
+  ['description', 'description'], ['user', '"user"'], ['realm', 'realm'], ['countWindow', 'count_window']] as const
+const QUERY_FIELDS = [['serial', 'serial'], ['user', '"user"'], ['realm', 'realm']] as const
+const HASHLIBS: ReadonlySet<string> = new Set<HashLib>(['sha1', 'sha256', 'sha512'])
+
+const storeError = (message: string, cause?: unknown): OtpError => new OtpError('ERR_OTP_STORE', message, { cause, status: 500 })
+
+/** Driver errors become ERR_OTP_STORE; our own coded errors pass through. */
+function wrap(err: unknown): unknown {
+  if (err instanceof OtpError) return err
+  if (err instanceof TypeError && (err as { code?: unknown }).code === 'ERR_OTP_INVALID_OPTION') return err
+  return storeError(`sqlite store failed: ${describeError(err)}`, err)
+}
+
+function toToken(r: TokenRow): TokenRecord {
+  if (r.type !== 'sms' || !HASHLIBS.has(r.hashlib) || (r.otplen !== 6 && r.otplen !== 8)) throw storeError(`corrupt token row ${r.serial}`)
+  return {
+    serial: r.serial, type: 'sms', user: r.user, realm: r.realm, phone: r.phone, pinHash: r.pin_hash, seed: r.seed,
+    hashlib: r.hashlib as HashLib, otplen: r.otplen, counter: r.counter, failcount: r.failcount, maxfail: r.maxfail,
+    countWindow: r.count_window, active: r.active === 1, description: r.description, createdAt: r.created_at,
+  }
+}
+const toChallenge = (r: ChallengeRow): ChallengeRecord => ({
+  transactionId: r.transaction_id, serial: r.serial, counter: r.counter, createdAt: r.created_at, expiresAt: r.expires_at, provider: r.provider,
+})
+
+function tokenParams(t: TokenRecord): Params {
+  return {
+    serial: t.serial, type: t.type, user: t.user, realm: t.realm, phone: t.phone, pin_hash: t.pinHash, seed: t.seed,
+    hashlib: t.hashlib, otplen: t.otplen, counter: t.counter, failcount: t.failcount, maxfail: t.maxfail,
+    count_window: t.countWindow, active: t.active ? 1 : 0, description: t.description, created_at: t.createdAt,
+  }
+}
+
+/** Every statement, prepared once per connection. */
+function prepare(db: Database.Database) {
+  const listSql = (mask: number): string => {
+    const where = QUERY_FIELDS.filter((_, i) => mask & (1 << i)).map(([f, col]) => `${col} = @${f}`)
+    return `SELECT ${TOKEN_COLS} FROM tokens ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY serial LIMIT @limit`
+  }
+  const open = 'expires_at >= @now'
+  return {
+    insertToken: db.prepare<Params>(`INSERT INTO tokens (${TOKEN_COLS}) VALUES (${TOKEN_COLS.replace(/"?(\w+)"?/g, '@$1')}) ON CONFLICT (serial) DO NOTHING`),
+    getToken: db.prepare<[string], TokenRow>(`SELECT ${TOKEN_COLS} FROM tokens WHERE serial = ?`),
+    // One statement per combination of query fields (2^3), so each can use its index.
+    listTokens: Array.from({ length: 1 << QUERY_FIELDS.length }, (_, mask) => db.prepare<Params, TokenRow>(listSql(mask))),
+    updateToken: db.prepare<Params>(`UPDATE tokens SET ${PATCH_COLUMNS.map(([f, col]) => `${col} = CASE WHEN @has_${f} THEN @${f} ELSE ${col} END`).join(', ')} WHERE serial = @serial`),
+    casCounter: db.prepare<[number, string, number]>('UPDATE tokens SET counter = ? WHERE serial = ? AND counter = ?'),
+    incFail: db.prepare<[string], { failcount: number }>('UPDATE tokens SET failcount = failcount + 1 WHERE serial = ? RETURNING failcount'),
+    resetFail: db.prepare<[string]>('UPDATE tokens SET failcount = 0 WHERE serial = ?'),
+    removeToken: db.prepare<[string]>('DELETE FROM tokens WHERE serial = ?'),
+    insertChallenge: db.prepare<Params>(`INSERT INTO challenges (${CHALLENGE_COLS}) VALUES (@transaction_id, @serial, @counter, @created_at, @expires_at, @provider) ON CONFLICT (transaction_id) DO NOTHING`),
+    listOpen: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE serial = @serial AND ${open} ORDER BY created_at DESC, transaction_id DESC`),
+    findExact: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE transaction_id = @id AND ${open}`),
+    // `X` or anything starting with `X.`: the range ['X.', 'X/') is exactly that prefix ('/' follows '.')
+    // and, unlike LIKE, gives the input no wildcards.
+    findBase: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE (transaction_id = @id OR (transaction_id >= @lo AND transaction_id < @hi)) AND ${open} ORDER BY transaction_id`),
+    consume: db.prepare<[string]>('DELETE FROM challenges WHERE transaction_id = ?'),
+    removeForToken: db.prepare<[string]>('DELETE FROM challenges WHERE serial = ?'),
+    purge: db.prepare<[number]>('DELETE FROM challenges WHERE expires_at < ?'),
+    listSettings: db.prepare<[string], { name: string; value: string }>('SELECT name, value FROM settings WHERE kind = ? ORDER BY name'),
+    getSetting: db.prepare<[string, string], { value: string }>('SELECT value FROM settings WHERE kind = ? AND name = ?'),
+    putSetting: db.prepare<[string, string, string]>('INSERT INTO settings (kind, name, value) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET value = excluded.value'),
+    deleteSetting: db.prepare<[string, string]>('DELETE FROM settings WHERE kind = ? AND name = ?'),
+  }
+}
+type Statements = ReturnType<typeof prepare>
+
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  if (typeof options?.path !== 'string' || options.path === '') throw invalidOption('path', 'must be a file path or ":memory:"')
+  const path = options.path
+  let conn: { db: Database.Database; s: Statements } | undefined
+
+  const use = <T>(fn: (s: Statements, db: Database.Database) => T): T => {
+    if (!conn) throw storeError('sqlite store is not open')
+    try {
+      return fn(conn.s, conn.db)
+    } catch (err) {
+      throw wrap(err)
+    }
+  }
+
+  return {
+    async open() {
+      if (conn) return
+      let db: Database.Database | undefined
+      try {
+        if (path !== ':memory:') {
+          mkdirSync(dirname(resolve(path)), { recursive: true, mode: 0o700 })
+          // Create the file ourselves so it is born 0600 (it holds encrypted seeds and PIN hashes);
+          // SQLite gives its -wal and -shm files the same mode. An existing file is left as it is.
+          closeSync(openSync(path, 'a', 0o600))
+        }
+        db = new Database(path, { timeout: 5000 })
+        db.pragma('journal_mode = WAL')
+        db.pragma('busy_timeout = 5000')
+        db.pragma('foreign_keys = ON')
+        db.pragma('synchronous = NORMAL')
+        migrate(db)
+        conn = { db, s: prepare(db) }
+      } catch (err) {
+        db?.close()
+        throw wrap(err)
+      }
+    },
+    async close() {
+      conn?.db.close()
+      conn = undefined
+    },
+    tokens: {
+      async create(token) {
+        const { changes } = use((s) => s.insertToken.run(tokenParams(token)))
+        if (changes !== 1) throw new OtpError('ERR_OTP_TOKEN_EXISTS', 'a token with that serial exists already')
+      },
+      async get(serial) {
+        const row = use((s) => s.getToken.get(serial))
+        return row && toToken(row)
+      },
+      async list(query: TokenQuery = {}, limit = 1000) {
+        if (!Number.isSafeInteger(limit) || limit < 0) throw invalidOption('limit', 'must be a non-negative integer')
+        const params: Params = { limit }
+        let mask = 0
+        QUERY_FIELDS.forEach(([f], i) => {
+          const value = query[f]
+          if (value === undefined) return
+          mask |= 1 << i
+          params[f] = value
+        })
+        return use((s) => s.listTokens[mask]?.all(params) ?? []).map(toToken)
+      },
+      async update(serial, patch: TokenPatch) {
+        const params: Params = { serial }
+        for (const [f] of PATCH_COLUMNS) {
+          const value = patch[f]
+          params[`has_${f}`] = value === undefined ? 0 : 1
+          params[f] = value === undefined ? null : typeof value === 'boolean' ? (value ? 1 : 0) : value
+        }
+        return use((s) => s.updateToken.run(params)).changes === 1
+      },
+      async casCounter(serial, expected, next) {
+        return use((s) => s.casCounter.run(next, serial, expected)).changes === 1
+      },
+      async incrementFailcount(serial) {
+        return use((s) => s.incFail.get(serial))?.failcount
+      },
+      async resetFailcount(serials) {
+        use((s, db) => db.transaction(() => { for (const serial of serials) s.resetFail.run(serial) }).immediate())
+      },
+      async remove(serial) {
+        return use((s) => s.removeToken.run(serial)).changes === 1
+      },
+    },
+    challenges: {
+      async create(c) {
+        const row: Params = { transaction_id: c.transactionId, serial: c.serial, counter: c.counter, created_at: c.createdAt, expires_at: c.expiresAt, provider: c.provider }
+        if (use((s) => s.insertChallenge.run(row)).changes !== 1) throw storeError('a challenge with that transaction id exists already')
+      },
+      async listOpen(serial, now) {
+        return use((s) => s.listOpen.all({ serial, now })).map(toChallenge)
+      },
+      async findOpen(id, now) {
+        const rows = id.includes('.')
+          ? use((s) => s.findExact.all({ id, now }))
+          : use((s) => s.findBase.all({ id, lo: `${id}.`, hi: `${id}/`, now }))
+        return rows.map(toChallenge)
+      },
+      async consume(transactionId) {
+        return use((s) => s.consume.run(transactionId)).changes === 1
+      },
+      async removeForToken(serial) {
+        use((s) => s.removeForToken.run(serial))
+      },
+      async purgeExpired(now) {
+        return use((s) => s.purge.run(now)).changes
+      },
+    },
+    settings: {
+      async list(kind) {
+        assertSettingsKind(kind)
+        return new Map(use((s) => s.listSettings.all(kind)).map((r) => [r.name, r.value]))
+      },
+      async get(kind, name) {
+        assertSettingsKind(kind)
+        return use((s) => s.getSetting.get(kind, name))?.value
+      },
+      async put(kind, name, value) {
+        assertSettingsKind(kind)
+        use((s) => s.putSetting.run(kind, name, value))
+      },
+      async delete(kind, name) {
+        assertSettingsKind(kind)
+        return use((s) => s.deleteSetting.run(kind, name)).changes === 1
+      },
+      async batch(ops) {
+        // Each op is checked inside the transaction: a bad later op rolls back the earlier writes.
+        use((s, db) => db.transaction(() => {
+          for (const op of ops) {
+            assertSettingsOp(op)
+            if (op.value === null) s.deleteSetting.run(op.kind, op.name)
+            else s.putSetting.run(op.kind, op.name, op.value)
+          }
+        }).immediate())
+      },
+    },
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Storage contracts. Every backend (memory, sqlite; postgres and redis later) implements them and
+ * passes the same contract suite (`test/store-contract.ts`). Each mutating method states its
+ * atomicity: the security of the factor rests on `casCounter` and `consume`.
+ *
+ * Times are epoch milliseconds. Secrets arrive already protected: `seed` is AES-256-GCM ciphertext,
+ * `pinHash` a keyed hash, provider configs ciphertext. Stores never see clear secrets.
+ */
+
+/** Hash algorithms an SMS token may use. */
+export type HashLib = 'sha1' | 'sha256' | 'sha512'
+
+/** One SMS token. */
+export interface TokenRecord {
+  readonly serial: string
+  readonly type: 'sms'
+  /** Owner login, or null for an unassigned token. */
+  readonly user: string | null
+  /** Owner realm (lower-case), or null. */
+  readonly realm: string | null
+  /** Phone number as enrolled (verbatim, LinOTP §1.1). */
+  readonly phone: string
+  /** Keyed PIN hash, or null when no PIN was ever set (matches the empty PIN). */
+  readonly pinHash: string | null
+  /** Encrypted seed. */
+  readonly seed: string
+  readonly hashlib: HashLib
+  readonly otplen: 6 | 8
+  /** HOTP counter: the counter of the most recently sent OTP, or one past the last accepted one. */
+  readonly counter: number
+  readonly failcount: number
+  readonly maxfail: number
+  /** Verification window (count of counters tried from `counter` on). @default 10 */
+  readonly countWindow: number
+  readonly active: boolean
+  readonly description: string
+  readonly createdAt: number
+}
+
+/** Fields `TokenStore.update` may change (counter and failcount have their own atomic methods). */
+export type TokenPatch = Partial<Pick<TokenRecord, 'phone' | 'pinHash' | 'maxfail' | 'active' | 'description' | 'user' | 'realm' | 'countWindow'>>
+
+/** Query for {@link TokenStore.list}; all given fields must match. */
+export interface TokenQuery {
+  readonly serial?: string
+  readonly user?: string
+  readonly realm?: string
+}
+
+export interface TokenStore {
+  /** Inserts a new token. Rejects with `ERR_OTP_TOKEN_EXISTS` when the serial is taken (atomic). */
+  create(token: TokenRecord): Promise<void>
+  get(serial: string): Promise<TokenRecord | undefined>
+  /** Tokens matching every given field, ordered by serial. Bounded by `limit` (default 1000). */
+  list(query?: TokenQuery, limit?: number): Promise<TokenRecord[]>
+  /** Changes plain fields. Returns false when the token does not exist. Atomic per call. */
+  update(serial: string, patch: TokenPatch): Promise<boolean>
+  /**
+   * Compare-and-set of the HOTP counter: sets `counter = next` only if it is still `expected`.
+   * Exactly one of several concurrent callers with the same `expected` gets `true`, across
+   * processes for shared backends.
+   */
+  casCounter(serial: string, expected: number, next: number): Promise<boolean>
+  /** Atomically adds one to the failcount; returns the new value (undefined when absent). */
+  incrementFailcount(serial: string): Promise<number | undefined>
+  /** Sets the failcount of each given token to 0. */
+  resetFailcount(serials: readonly string[]): Promise<void>
+  /** Deletes a token. Returns false when it did not exist. */
+  remove(serial: string): Promise<boolean>
+}
+
+/** One open challenge: an SMS that was sent (or is being sent) and may be answered. */
+export interface ChallengeRecord {
+  /** Digits, optionally with a `.NN` suffix for one token of a multi-token trigger. */
+  readonly transactionId: string
+  readonly serial: string
+  /** HOTP counter of the OTP this challenge delivered. */
+  readonly counter: number
+  readonly createdAt: number
+  /** After this instant the challenge (and its OTP) is dead: provider Timeout (Decision 1). */
+  readonly expiresAt: number
+  /** Provider that delivered it (for audit). Empty while sending. */
+  readonly provider: string
+}
+
+export interface ChallengeStore {
+  /** Inserts a challenge. Rejects with `ERR_OTP_STORE` when the transaction id exists (atomic). */
+  create(challenge: ChallengeRecord): Promise<void>
+  /** Open (not expired at `now`) challenges of a token, newest first. */
+  listOpen(serial: string, now: number): Promise<ChallengeRecord[]>
+  /**
+   * Open challenges whose id is `transactionId` or, for a base id, `transactionId.NN`; a sub id
+   * `X.NN` is also matched by its base `X` (LinOTP widening).
+   */
+  findOpen(transactionId: string, now: number): Promise<ChallengeRecord[]>
+  /**
+   * Removes one challenge. Returns true for exactly one of several concurrent callers; false when
+   * it was already consumed or never existed.
+   */
+  consume(transactionId: string): Promise<boolean>
+  /** Removes every challenge of a token (after a success, or when the token is removed). */
+  removeForToken(serial: string): Promise<void>
+  /** Deletes expired challenges; returns how many. */
+  purgeExpired(now: number): Promise<number>
+}
+
+/** Kinds of settings the settings store keeps. */
+export type SettingsKind = 'config' | 'provider' | 'policy' | 'realm'
+
+/**
+ * Small, rarely written settings: config keys, provider definitions, policies, realms. Values are
+ * opaque strings (JSON or ciphertext) owned by the core.
+ */
+export interface SettingsStore {
+  list(kind: SettingsKind): Promise<Map<string, string>>
+  get(kind: SettingsKind, name: string): Promise<string | undefined>
+  /** Inserts or replaces. */
+  put(kind: SettingsKind, name: string, value: string): Promise<void>
+  /** Returns false when absent. */
+  delete(kind: SettingsKind, name: string): Promise<boolean>
+  /**
+   * Applies several writes as one unit (all or nothing): a start-up config file or an admin
+   * request that touches several keys never leaves half its changes behind.
+   */
+  batch(ops: ReadonlyArray<{ kind: SettingsKind; name: string; value: string | null }>): Promise<void>
+}
+
+/** A complete backend. `open()` runs migrations and must be awaited before use. */
+export interface Store {
+  readonly tokens: TokenStore
+  readonly challenges: ChallengeStore
+  readonly settings: SettingsStore
+  open(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,153 @@
+/**
+ * Triggering an SMS for one token (flow 1 of DESIGN.md, LinOTP §1.6–1.7):
+ * blocking check → provider selection by policy → challenge inserted → counter C→C+1 by
+ * compare-and-set → text with HOTP(C+1) → ordered failover → reply.
+ *
+ * The challenge is inserted *before* the counter moves, so a concurrent trigger that loses the
+ * compare-and-set finds it and answers "already submitted" instead of sending a second SMS.
+ */
+import { newTransactionId } from '../challenges/ids.js'
+import type { Core } from '../core.js'
+import { OtpError, describeError } from '../errors.js'
+import { hotp } from '../otp/hotp.js'
+import { maskPhone } from '../phone/index.js'
+import type { LoadedProvider } from '../providers/loader.js'
+import type { ChallengeRecord, TokenRecord } from '../stores/types.js'
+import { chooseTemplate, renderText, type TextSources } from './text.js'
+
+/** Request-side inputs of a trigger. */
+export interface TriggerContext {
+  /** Login used for policy evaluation ('' for check_s's pseudo-user). */
+  readonly user: string
+  readonly realm: string | undefined
+  readonly client: string | undefined
+  readonly text: Omit<TextSources, 'policyText' | 'enforce'>
+  /** Fixed transaction id (multi-token triggers use `<base>.NN`). */
+  readonly transactionId?: string
+  /** Skip the resend block (autosms after a success). */
+  readonly ignoreBlocking?: boolean
+}
+
+/** The challenge detail LinOTP returns. */
+export interface ChallengeReply {
+  transactionid: string
+  message: string
+  state: string
+  info?: string
+  linotp_tokenserial: string
+  linotp_tokentype: 'sms'
+  linotp_tokendescription: string
+}
+
+export type TriggerOutcome =
+  | { readonly kind: 'sent'; readonly reply: ChallengeReply; readonly provider: string }
+  | { readonly kind: 'blocked'; readonly reply: ChallengeReply }
+  | { readonly kind: 'failed'; readonly reason: string }
+
+const ALREADY_SUBMITTED = 'sms with otp already submitted'
+const MAX_ATTEMPTS = 3
+
+/** Sends an SMS OTP for `token`, or reports the open challenge inside the blocking time. */
+export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerContext): Promise<TriggerOutcome> {
+  const { settings, store, clock } = core
+  const query = { scope: 'authentication' as const, user: ctx.user, realm: ctx.realm ?? token.realm ?? undefined, client: ctx.client }
+  let candidates: LoadedProvider[]
+  try {
+    candidates = selectProviders(core, query)
+  } catch (err) {
+    return { kind: 'failed', reason: describeError(err) }
+  }
+  const template = chooseTemplate({
+    ...ctx.text,
+    policyText: settings.policies.string(query, 'smstext'),
+    enforce: settings.policies.bool(query, 'enforce_smstext'),
+  })
+  const blockMs = ctx.ignoreBlocking ? -1 : settings.config.int('SMSBlockingTimeout') * 1000
+  const first = candidates[0] as LoadedProvider
+
+  let current = token
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const now = clock.now()
+    const open = await store.challenges.listOpen(current.serial, now)
+    const recent = open.find((c) => now <= c.createdAt + blockMs)
+    if (recent) return { kind: 'blocked', reply: reply(current, recent.transactionId, ALREADY_SUBMITTED, 'challenge already submitted') }
+
+    const counter = current.counter + 1
+    const challenge = await insertChallenge(core, {
+      transactionId: ctx.transactionId ?? '',
+      serial: current.serial,
+      counter,
+      createdAt: now,
+      expiresAt: now + first.timeout * 1000,
+      provider: first.name,
+    })
+    if (!(await store.tokens.casCounter(current.serial, current.counter, counter))) {
+      await store.challenges.consume(challenge.transactionId)
+      const fresh = await store.tokens.get(current.serial)
+      if (!fresh) return { kind: 'failed', reason: 'token removed while triggering' }
+      current = fresh
+      continue
+    }
+    return deliver(core, current, challenge, template, candidates)
+  }
+  return { kind: 'failed', reason: 'too many concurrent triggers' }
+}
+
+async function deliver(
+  core: Core,
+  token: TokenRecord,
+  challenge: ChallengeRecord,
+  template: string,
+  candidates: LoadedProvider[],
+): Promise<TriggerOutcome> {
+  const otp = hotp(core.secrets.decryptSeed(token.serial, token.seed), challenge.counter, token.otplen, token.hashlib)
+  const text = renderText(template, { otp, serial: token.serial, transactionId: challenge.transactionId })
+  const result = await core.failover.send(candidates, { phone: token.phone, text, transactionId: challenge.transactionId })
+  if (result.status !== 'sent') {
+    await core.store.challenges.consume(challenge.transactionId)
+    const provider = result.status === 'rejected' ? `${result.provider}: ` : ''
+    core.logger.warn({ serial: token.serial, phone: maskPhone(token.phone), reason: result.reason }, 'sms not sent')
+    return { kind: 'failed', reason: `The SMS could not be sent: ${provider}${result.reason}` }
+  }
+  const delivered = candidates.find((c) => c.name === result.provider) as LoadedProvider
+  if (delivered.name !== challenge.provider) {
+    // Another provider delivered: the OTP lives as long as *its* Timeout says (Decision 1).
+    const replaced = { ...challenge, provider: delivered.name, expiresAt: challenge.createdAt + delivered.timeout * 1000 }
+    if (await core.store.challenges.consume(challenge.transactionId)) await core.store.challenges.create(replaced)
+  }
+  core.logger.info({ serial: token.serial, phone: maskPhone(token.phone), provider: delivered.name, transactionId: challenge.transactionId }, 'sms sent')
+  const prompt = core.settings.config.string('SMS_CHALLENGE_PROMPT')
+  return { kind: 'sent', reply: reply(token, challenge.transactionId, prompt), provider: delivered.name }
+}
+
+/** Provider list by policy, else the default provider (LinOTP §4.5). Unknown names throw. */
+function selectProviders(core: Core, query: Parameters<Core['settings']['policies']['smsProviders']>[0]): LoadedProvider[] {
+  const names = core.settings.policies.smsProviders(query) ?? [core.settings.defaultProvider].filter((n): n is string => n !== undefined)
+  if (names.length === 0) throw new OtpError('ERR_OTP_UNKNOWN_PROVIDER', 'no SMS provider is configured')
+  return names.map((name) => core.settings.provider(name))
+}
+
+async function insertChallenge(core: Core, draft: ChallengeRecord): Promise<ChallengeRecord> {
+  const length = core.settings.config.int('TransactionIdLength')
+  for (let i = 0; ; i++) {
+    const record = draft.transactionId === '' ? { ...draft, transactionId: newTransactionId(length) } : draft
+    try {
+      await core.store.challenges.create(record)
+      return record
+    } catch (err) {
+      if (i >= 100 || draft.transactionId !== '') throw err
+    }
+  }
+}
+
+function reply(token: TokenRecord, transactionId: string, message: string, info?: string): ChallengeReply {
+  return {
+    transactionid: transactionId,
+    message,
+    state: transactionId,
+    ...(info === undefined ? {} : { info }),
+    linotp_tokenserial: token.serial,
+    linotp_tokentype: 'sms',
+    linotp_tokendescription: token.description,
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * LinOTP `/validate/check` semantics (§1.4, §1.8, §2.2, §5): every candidate token of the user is
+ * classified as response (PIN+OTP, or anything with a transaction id), challenge request (the whole
+ * `pass` is a correct PIN under the otppin mode) or invalid; responses are verified, requests
+ * trigger SMS, invalid tokens count a failure. The client never learns why a check failed: the
+ * reason goes to the audit.
+ */
+import type { Core } from '../core.js'
+import { describeError } from '../errors.js'
+import type { PolicyQuery } from '../policy/index.js'
+import type { TokenRecord } from '../stores/types.js'
+import { pinMatches, splitPass, type PinMode } from '../tokens/pin.js'
+import { triggerSms, type TriggerOutcome } from '../tokens/trigger.js'
+import { acceptOtp, openChallenges } from '../tokens/verify.js'
+import { subTransactionId, newTransactionId } from '../challenges/ids.js'
+import type { AuditFacts, CheckRequest, CheckResult } from './types.js'
+import { resolveUser } from './user.js'
+
+/** Options the sibling endpoints use to bend `check`. */
+export interface CheckOptions {
+  /** Candidate tokens chosen by the caller (check_s); otherwise the user's tokens. */
+  readonly tokens?: readonly TokenRecord[]
+  /** check_s with `trigger_sms`: a missing `pass` triggers without a PIN check. */
+  readonly triggerWithoutPin?: boolean
+}
+
+type Verdict =
+  | { kind: 'success'; token: TokenRecord; pinLength: number }
+  | { kind: 'trigger'; token: TokenRecord }
+  | { kind: 'invalid'; token: TokenRecord; reason: string }
+  | { kind: 'locked'; token: TokenRecord }
+
+/** Runs LinOTP's check for one request. Never throws for runtime outcomes. */
+export async function check(core: Core, req: CheckRequest, options: CheckOptions = {}): Promise<CheckResult> {
+  const who = resolveUser(core.settings, req.user, req.realm)
+  const audit: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
+  const fail = (reason: string): CheckResult => ({ value: false, audit: { ...audit, reason }, ...failDetail(core, policyQuery(who, req), reason) })
+  try {
+    const tokens = options.tokens ?? (await candidateTokens(core, who.login, who.realm, req.serial))
+    audit.serial = tokens.map((t) => t.serial).join(',')
+    if (tokens.length === 0) return fail(who.login === '' ? 'no user given' : 'user has no token')
+    if (req.pass === undefined && !options.triggerWithoutPin) return fail("Missing parameter: 'pass'")
+    const query = policyQuery(who, req)
+    const mode = core.settings.policies.otppin(query)
+    if (mode === 'password') return fail('otppin=password needs a user resolver, which this release does not have')
+
+    const verdicts: Verdict[] = []
+    for (const token of tokens) {
+      if (!token.active) continue
+      if (token.failcount >= token.maxfail) {
+        await core.store.tokens.incrementFailcount(token.serial)
+        verdicts.push({ kind: 'locked', token })
+        continue
+      }
+      verdicts.push(await classify(core, token, req, mode, options.triggerWithoutPin === true))
+    }
+    if (verdicts.length === 0) return fail('no active token')
+    return await conclude(core, req, query, verdicts, audit)
+  } catch (err) {
+    return fail(describeError(err))
+  }
+}
+
+async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode: PinMode, triggerWithoutPin: boolean): Promise<Verdict> {
+  const pass = req.pass
+  if (pass === undefined) return triggerWithoutPin ? { kind: 'trigger', token } : { kind: 'invalid', token, reason: 'no pass' }
+  const prependPin = core.settings.config.bool('PrependPin')
+  const split = splitPass(pass, token, mode, prependPin)
+  const pinOk = pinMatches(split.pin, token, mode, core.secrets)
+  if (req.transactionId !== undefined) {
+    // A response by transaction id: PIN+OTP or the OTP alone.
+    const otp = pinOk ? split.otp : pass
+    const outcome = await acceptOtp(core, token, otp, await openChallenges(core, token, req.transactionId))
+    return outcome.ok ? { kind: 'success', token, pinLength: pinOk ? split.pin.length : 0 } : { kind: 'invalid', token, reason: outcome.reason }
+  }
+  if (pinOk && split.otp !== '') {
+    const outcome = await acceptOtp(core, token, split.otp, await openChallenges(core, token, undefined))
+    if (outcome.ok) return { kind: 'success', token, pinLength: split.pin.length }
+    if (outcome.reason === 'otp already used (counter moved)') return { kind: 'invalid', token, reason: outcome.reason }
+  }
+  if (pinMatches(pass, token, mode, core.secrets)) return { kind: 'trigger', token }
+  return { kind: 'invalid', token, reason: pinOk ? 'wrong otp' : 'wrong otp pin' }
+}
+
+async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdicts: Verdict[], audit: AuditFacts): Promise<CheckResult> {
+  const involved = verdicts.map((v) => v.token.serial)
+  const successes = verdicts.filter((v) => v.kind === 'success')
+  if (successes.length > 1) return rejected(core, query, audit, 'multiple token match error')
+  const success = successes[0]
+  if (success) {
+    await core.store.tokens.resetFailcount(involved)
+    await autoSms(core, req, query, success.token)
+    const detail: Record<string, unknown> = {}
+    if (req.authInfo) detail.auth_info = [['pin_length', success.pinLength], ['otp_length', success.token.otplen]]
+    if (core.settings.policies.bool({ ...query, scope: 'authorization' }, 'detail_on_success')) {
+      Object.assign(detail, { user: { username: query.user ?? '' }, realm: query.realm ?? '', is_linotp_admin: false, tokentype: 'sms', serial: success.token.serial })
+    }
+    return { value: true, ...(Object.keys(detail).length ? { detail } : {}), audit: { ...audit, serial: success.token.serial, action: 'authenticated', reason: '' } }
+  }
+
+  const toTrigger = verdicts.filter((v) => v.kind === 'trigger')
+  if (toTrigger.length > 0) return triggerAll(core, req, query, toTrigger.map((v) => v.token), audit)
+
+  for (const v of verdicts) if (v.kind === 'invalid') await core.store.tokens.incrementFailcount(v.token.serial)
+  const reasons = verdicts.map((v) => `${v.token.serial}: ${v.kind === 'invalid' ? v.reason : 'Failcounter exceeded'}`)
+  return rejected(core, query, audit, reasons.join('; '))
+}
+
+async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tokens: TokenRecord[], audit: AuditFacts): Promise<CheckResult> {
+  const text = req.challenge !== undefined ? { challenge: req.challenge } : { data: req.data, message: req.message }
+  const base = tokens.length > 1 ? newTransactionId(core.settings.config.int('TransactionIdLength')) : undefined
+  const outcomes: Array<[TokenRecord, TriggerOutcome]> = []
+  for (const [i, token] of tokens.entries()) {
+    const ctx = { user: query.user ?? '', realm: query.realm, client: query.client, text, ...(base ? { transactionId: subTransactionId(base, i + 1) } : {}) }
+    outcomes.push([token, await triggerSms(core, token, ctx)])
+  }
+  const ok = outcomes.filter((o): o is [TokenRecord, Exclude<TriggerOutcome, { kind: 'failed' }>] => o[1].kind !== 'failed')
+  const reasons = outcomes.map(([t, o]) => `${t.serial}: ${o.kind === 'failed' ? o.reason : o.kind === 'sent' ? `sms sent via ${o.provider}` : 'challenge already submitted'}`).join('; ')
+  if (ok.length === 0) return rejected(core, query, audit, reasons)
+  const action = ok.some(([, o]) => o.kind === 'sent') ? 'challenge triggered' : 'challenge blocked'
+  if (ok.length === 1) {
+    const [token, outcome] = ok[0] as (typeof ok)[number]
+    return { value: false, detail: { ...outcome.reply }, challenge: outcome.reply, audit: { ...audit, serial: token.serial, action, reason: reasons } }
+  }
+  const challenges = Object.fromEntries(ok.map(([t, o]) => [t.serial, o.reply]))
+  const first = (ok[0] as (typeof ok)[number])[1].reply
+  const reply = { ...first, transactionid: base as string, state: base as string, message: 'Multiple challenges submitted.' }
+  return { value: false, detail: { transactionid: base, message: reply.message, challenges }, challenge: reply, audit: { ...audit, action, reason: reasons } }
+}
+
+/** Decision 7: the follow-up SMS is sent exactly once, after the final success. */
+async function autoSms(core: Core, req: CheckRequest, query: PolicyQuery, token: TokenRecord): Promise<void> {
+  if (!core.settings.policies.bool(query, 'autosms')) return
+  const fresh = await core.store.tokens.get(token.serial)
+  if (!fresh) return
+  const outcome = await triggerSms(core, fresh, { user: query.user ?? '', realm: query.realm, client: query.client, text: { data: req.data, message: req.message }, ignoreBlocking: true })
+  if (outcome.kind === 'failed') core.logger.warn({ serial: token.serial, reason: outcome.reason }, 'autosms failed')
+}
+
+function rejected(core: Core, query: PolicyQuery, audit: AuditFacts, reason: string): CheckResult {
+  return { value: false, audit: { ...audit, action: 'rejected', reason }, ...failDetail(core, query, reason) }
+}
+
+function failDetail(core: Core, query: PolicyQuery, reason: string): { detail?: Record<string, unknown> } {
+  return core.settings.policies.bool({ ...query, scope: 'authorization' }, 'detail_on_fail') ? { detail: { error: reason } } : {}
+}
+
+function policyQuery(who: { login: string; realm: string | null }, req: CheckRequest): PolicyQuery {
+  return { scope: 'authentication', user: who.login, ...(who.realm === null ? {} : { realm: who.realm }), ...(req.client === undefined ? {} : { client: req.client }) }
+}
+
+async function candidateTokens(core: Core, login: string, realm: string | null, serial: string | undefined): Promise<TokenRecord[]> {
+  if (serial !== undefined) {
+    const token = await core.store.tokens.get(serial)
+    return token && (login === '' || (token.user === login && token.realm === realm)) ? [token] : []
+  }
+  if (login === '') return []
+  const tokens = await core.store.tokens.list({ user: login })
+  return tokens.filter((t) => t.realm === realm)
+}
