@@ -1,0 +1,294 @@
+/**
+ * LinOTP's HttpSMSProvider: the phone number and the SMS text as two form parameters (GET query
+ * or POST form body) to a gateway URL, the reply judged by one RETURN_* rule (spec §3.2).
+ *
+ * Deviations from LinOTP, on purpose:
+ * - URL is required at load (LinOTP silently "fails" every send without it).
+ * - With no RETURN_* rule the HTTP status decides (2xx = sent, 5xx = unavailable so the next
+ *   provider is tried, other = rejected) instead of "always success".
+ * - Redirects are not followed: a 3xx reply is `rejected` with a reason telling the admin to
+ *   configure the final URL (a redirect would re-send the OTP to wherever the gateway points).
+ * - An unknown AUTH_TYPE is a config error (LinOTP silently sends without credentials).
+ */
+import type { Dispatcher } from 'undici'
+import { ConfigError } from '../errors.js'
+import { maskPhone } from '../phone/mask.js'
+import { configString, configStringMap, configTimeoutPair } from './config-values.js'
+import {
+  createDispatcher,
+  httpRequest,
+  HttpRequestError,
+  loadServerCertificate,
+  parseProxy,
+  type HttpAuth,
+  type ProxyConfig,
+  type TlsTrust,
+} from './http-client.js'
+import type { ProviderClass, SendResult, SmsProvider } from './types.js'
+
+/** The one reply rule that applies (LinOTP precedence), or the HTTP status when none is set. */
+export type ReplyRule =
+  | { readonly kind: 'RETURN_SUCCESS_REGEX' | 'RETURN_FAIL_REGEX'; readonly regex: RegExp }
+  | { readonly kind: 'RETURN_SUCCESS' | 'RETURN_FAIL'; readonly prefix: string }
+  | { readonly kind: 'status' }
+
+export interface HttpOptions {
+  /** Gateway URL without userinfo. */
+  readonly url: string
+  readonly method: 'GET' | 'POST'
+  readonly phoneKey: string
+  readonly textKey: string
+  /** Fixed parameters, applied after phone and text (they win on a name clash). */
+  readonly parameters: ReadonlyArray<readonly [string, string]>
+  readonly auth: HttpAuth | undefined
+  /** Extra request headers, names lower-cased. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly proxy: ProxyConfig | undefined
+  readonly tls: TlsTrust
+  readonly connectTimeoutMs: number
+  readonly readTimeoutMs: number
+  readonly rule: ReplyRule
+}
+
+const KNOWN_KEYS = new Set([
+  'URL', 'HTTP_Method', 'SMS_PHONENUMBER_KEY', 'SMS_TEXT_KEY', 'PARAMETER', 'USERNAME', 'PASSWORD',
+  'AUTH_TYPE', 'PROXY', 'HEADERS', 'SERVER_CERTIFICATE', 'timeout', 'TIMEOUT', 'RETURN_SUCCESS_REGEX',
+  'RETURN_FAIL_REGEX', 'RETURN_SUCCESS', 'RETURN_FAIL', 'PREFERRED_HTTPLIB', 'MSISDN', 'SUPPRESS_PREFIX',
+])
+const DEFAULT_TIMEOUT = { connectMs: 5000, readMs: 5000 }
+/** Headers undici manages itself or refuses; setting them from config would break the request. */
+const FORBIDDEN_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer'])
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+function parse(config: Record<string, unknown>, warn: (message: string) => void): HttpOptions {
+  for (const key of Object.keys(config)) {
+    if (KNOWN_KEYS.has(key)) continue
+    if (key === 'Timeout') warn(`'Timeout' in the config is ignored: the network timeout key is 'timeout' (the provider Timeout is the OTP validity)`)
+    else warn(`unknown key '${key}' ignored`)
+  }
+
+  // URL and credentials in its userinfo
+  const rawUrl = configString(config, 'URL')?.trim()
+  if (rawUrl === undefined || rawUrl === '') throw new ConfigError(`missing required key 'URL'`)
+  let url: URL
+  try {
+    url = new URL(rawUrl)
+  } catch {
+    throw new ConfigError('URL: not a valid URL')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('URL: must be an http or https URL')
+  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(rawUrl)?.[1]
+  url.username = ''
+  url.password = ''
+  url.hash = ''
+
+  const method = (configString(config, 'HTTP_Method') ?? 'POST').trim().toUpperCase()
+  if (method !== 'GET' && method !== 'POST') {
+    throw new ConfigError(`Method for HttpSmsProvider method must be GET or POST - unsupported method: ${configString(config, 'HTTP_Method')}`)
+  }
+
+  const phoneKey = configString(config, 'SMS_PHONENUMBER_KEY') ?? 'phone'
+  const textKey = configString(config, 'SMS_TEXT_KEY') ?? 'sms'
+  if (phoneKey === '') throw new ConfigError('SMS_PHONENUMBER_KEY: must not be empty')
+  if (textKey === '') throw new ConfigError('SMS_TEXT_KEY: must not be empty')
+  if (phoneKey === textKey) throw new ConfigError('SMS_PHONENUMBER_KEY and SMS_TEXT_KEY must differ')
+  const parameters = Object.entries(configStringMap(config, 'PARAMETER'))
+  for (const [name] of parameters) {
+    if (name === phoneKey || name === textKey) {
+      warn(`PARAMETER.${name} replaces the ${name === phoneKey ? 'phone number' : 'SMS text'} parameter`)
+    }
+  }
+
+  // Authentication: USERNAME/PASSWORD, else the URL's userinfo (LinOTP)
+  let username = configString(config, 'USERNAME')
+  let password = configString(config, 'PASSWORD')
+  if (username === undefined && password === undefined && userinfo !== undefined) {
+    const colon = userinfo.indexOf(':')
+    if (colon < 0) throw new ConfigError('URL: credentials in the URL must have the form user:password@host')
+    username = decodeURIComponent(userinfo.slice(0, colon))
+    password = decodeURIComponent(userinfo.slice(colon + 1))
+  }
+  const authType = (configString(config, 'AUTH_TYPE') ?? '').trim().toLowerCase() || 'basic'
+  if (authType !== 'basic' && authType !== 'digest') {
+    throw new ConfigError(`AUTH_TYPE: must be basic or digest, got '${configString(config, 'AUTH_TYPE')}'`)
+  }
+  let auth: HttpAuth | undefined
+  if (username !== undefined && username !== '' && password !== undefined) {
+    auth = Object.freeze({ username, password, type: authType })
+    if (url.protocol === 'http:' && authType === 'basic') warn('basic authentication over plain http sends the password in clear text')
+  } else if (username !== undefined && username !== '') {
+    warn('USERNAME without PASSWORD: requests are sent without authentication')
+  }
+
+  const proxy = parseProxy(config.PROXY)
+
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(configStringMap(config, 'HEADERS'))) {
+    const lower = name.toLowerCase()
+    if (!TOKEN.test(name)) throw new ConfigError(`HEADERS: '${name}' is not a valid header name`)
+    if (/[\r\n\0]/.test(value)) throw new ConfigError(`HEADERS.${name}: value must not contain line breaks`)
+    if (FORBIDDEN_HEADERS.has(lower)) throw new ConfigError(`HEADERS.${name}: this header is managed by the HTTP client`)
+    if (lower === 'proxy-authorization') throw new ConfigError('HEADERS.Proxy-Authorization: put the proxy credentials into the PROXY URL')
+    if (lower in headers) throw new ConfigError(`HEADERS: '${name}' is given twice`)
+    if (lower === 'authorization' && auth !== undefined) warn('HEADERS.Authorization is replaced by the configured USERNAME/PASSWORD')
+    headers[lower] = value
+  }
+
+  const tls = loadServerCertificate(config.SERVER_CERTIFICATE)
+  if (!tls.rejectUnauthorized) warn('SERVER_CERTIFICATE is false: the gateway certificate is not verified')
+
+  // LinOTP's key is `timeout`; `TIMEOUT` is accepted too. 0/"" mean the default (LinOTP).
+  const timeoutKey = config.timeout !== undefined && config.timeout !== null ? 'timeout' : 'TIMEOUT'
+  if (config.timeout !== undefined && config.TIMEOUT !== undefined) warn(`both 'timeout' and 'TIMEOUT' given: 'timeout' is used`)
+  const rawTimeout = config[timeoutKey]
+  const { connectMs, readMs } =
+    rawTimeout === 0 || rawTimeout === '0' ? DEFAULT_TIMEOUT : configTimeoutPair(config, timeoutKey, DEFAULT_TIMEOUT)
+
+  const rule = parseRule(config)
+  if (rule.kind === 'status') warn('no RETURN_* rule configured: a send counts as successful when the gateway answers HTTP 2xx')
+
+  const lib = configString(config, 'PREFERRED_HTTPLIB')
+  if (lib !== undefined && !['requests', 'urllib', 'httplib'].includes(lib.trim().toLowerCase())) {
+    warn(`PREFERRED_HTTPLIB '${lib}' is unknown (and ignored: one HTTP client is used)`)
+  }
+
+  return Object.freeze({
+    url: url.href,
+    method,
+    phoneKey,
+    textKey,
+    parameters: Object.freeze(parameters.map((p) => Object.freeze(p))),
+    auth,
+    headers: Object.freeze(headers),
+    proxy,
+    tls,
+    connectTimeoutMs: connectMs,
+    readTimeoutMs: readMs,
+    rule,
+  })
+}
+
+/** LinOTP precedence: presence of the key selects the rule, even when another would match. */
+function parseRule(config: Record<string, unknown>): ReplyRule {
+  for (const kind of ['RETURN_SUCCESS_REGEX', 'RETURN_FAIL_REGEX'] as const) {
+    const source = configString(config, kind)
+    if (source !== undefined) return Object.freeze({ kind, regex: compilePythonRegex(source, kind) })
+  }
+  for (const kind of ['RETURN_SUCCESS', 'RETURN_FAIL'] as const) {
+    const prefix = configString(config, kind)
+    if (prefix !== undefined) return Object.freeze({ kind, prefix })
+  }
+  return Object.freeze({ kind: 'status' })
+}
+
+/**
+ * LinOTP configs hold Python `re` patterns: leading inline flags `(?i)`/`(?s)`/`(?m)` and
+ * `(?P<name>…)`/`(?P=name)` are translated; anything JavaScript cannot compile is a ConfigError.
+ * No `g`/`y` flag, so the frozen RegExp carries no state between sends.
+ */
+function compilePythonRegex(source: string, key: string): RegExp {
+  let flags = ''
+  let body = source
+  const inline = /^\(\?([a-zA-Z]+)\)/.exec(body)
+  if (inline) {
+    for (const f of inline[1] as string) {
+      if (f === 'i' || f === 'm' || f === 's') flags += flags.includes(f) ? '' : f
+      else if (f !== 'u') throw new ConfigError(`${key}: inline flag '${f}' is not supported`)
+    }
+    body = body.slice(inline[0].length)
+  }
+  body = body.replace(/\(\?P</g, '(?<').replace(/\(\?P=(\w+)\)/g, '\\k<$1>')
+  try {
+    return new RegExp(body, flags)
+  } catch (err) {
+    throw new ConfigError(`${key}: invalid regular expression (${err instanceof Error ? err.message : String(err)})`, undefined, err)
+  }
+}
+
+/**
+ * Judges a gateway reply. Reasons name the rule and the HTTP status only: gateways echo the
+ * phone number and the SMS text, so the reply body never goes into a reason.
+ */
+export function evaluateReply(rule: ReplyRule, status: number, body: string): SendResult {
+  if (status >= 300 && status < 400) {
+    return { status: 'rejected', reason: `gateway answered with a redirect (HTTP ${status}); redirects are not followed, configure the final URL` }
+  }
+  switch (rule.kind) {
+    case 'RETURN_SUCCESS_REGEX':
+      return rule.regex.test(body) ? { status: 'sent' } : rejected(`gateway reply did not match ${rule.kind}`, status)
+    case 'RETURN_FAIL_REGEX':
+      return rule.regex.test(body) ? rejected(`gateway reply matched ${rule.kind}`, status) : { status: 'sent' }
+    case 'RETURN_SUCCESS':
+      return body.startsWith(rule.prefix) ? { status: 'sent' } : rejected(`gateway reply did not match ${rule.kind}`, status)
+    case 'RETURN_FAIL':
+      return body.startsWith(rule.prefix) ? rejected(`gateway reply matched ${rule.kind}`, status) : { status: 'sent' }
+    case 'status':
+      if (status >= 200 && status < 300) return { status: 'sent' }
+      // A 5xx gateway is down or overloaded: another provider may well deliver.
+      if (status >= 500) return { status: 'unavailable', reason: `gateway answered with a server error (HTTP ${status})` }
+      return rejected('gateway answered with an error status', status)
+  }
+}
+
+function rejected(reason: string, status: number): SendResult {
+  return { status: 'rejected', reason: `${reason} (HTTP ${status})` }
+}
+
+export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
+  id: 'HttpSMSProvider',
+  parse,
+  create(options, ctx): SmsProvider {
+    const log = ctx.logger.child({ class: 'HttpSMSProvider' }) // the loader already binds the provider name
+    const host = new URL(options.url).host
+    // Builds the pool only; sockets are opened by the first send.
+    const dispatcher: Dispatcher = createDispatcher({
+      tls: options.tls,
+      proxy: options.proxy,
+      connectTimeoutMs: options.connectTimeoutMs,
+      readTimeoutMs: options.readTimeoutMs,
+    })
+    let closing: Promise<void> | undefined
+    const headers: Record<string, string> = { 'user-agent': 'sms-otp', ...options.headers }
+    if (options.method === 'POST' && !('content-type' in headers)) headers['content-type'] = 'application/x-www-form-urlencoded'
+
+    return {
+      async send(msg, signal): Promise<SendResult> {
+        // A Map keeps LinOTP's order (phone, text, then PARAMETER) and lets PARAMETER win.
+        const params = new Map<string, string>([[options.phoneKey, msg.phone], [options.textKey, msg.text]])
+        for (const [name, value] of options.parameters) params.set(name, value)
+        const encoded = new URLSearchParams([...params]).toString()
+        const url = new URL(options.url)
+        if (options.method === 'GET') url.search = url.search === '' ? `?${encoded}` : `${url.search}&${encoded}`
+        const started = Date.now()
+        try {
+          const res = await httpRequest(dispatcher, {
+            method: options.method,
+            url,
+            headers,
+            ...(options.method === 'POST' && { body: encoded }),
+            auth: options.auth,
+            signal,
+            readTimeoutMs: options.readTimeoutMs,
+            connectTimeoutMs: options.connectTimeoutMs,
+            // covers a Digest round trip plus a slowly dripping body
+            deadlineMs: 2 * (options.connectTimeoutMs + options.readTimeoutMs),
+          })
+          const result = evaluateReply(options.rule, res.status, res.bodyText)
+          log.debug({ host, phone: maskPhone(msg.phone), status: res.status, ms: Date.now() - started, result: result.status, transactionId: msg.transactionId }, 'gateway replied')
+          return result
+        } catch (err) {
+          if (err instanceof HttpRequestError) {
+            log.debug({ host, phone: maskPhone(msg.phone), ms: Date.now() - started, code: err.code, transactionId: msg.transactionId }, 'gateway request failed')
+            return { status: err.kind, reason: err.message }
+          }
+          // httpRequest classifies everything; this is a bug guard, never a runtime outcome.
+          return { status: 'rejected', reason: `internal error (${err instanceof Error ? err.name : typeof err})` }
+        }
+      },
+      close(): Promise<void> {
+        closing ??= dispatcher.close().catch(() => undefined)
+        return closing
+      },
+    }
+  },
+}
