@@ -3,7 +3,8 @@
  *
  * Bodies are read by hand rather than with body-parser so every hostile input gets a precise
  * answer: oversized bodies (413), invalid UTF-8 (raw or percent-encoded), malformed JSON,
- * non-string values, a parameter given twice, over-long fields.
+ * objects or lists where a value belongs (JSON numbers and booleans are taken as their text),
+ * a parameter given twice, over-long fields.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { isIP } from 'node:net'

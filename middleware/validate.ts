@@ -3,7 +3,8 @@
  * `app.use(validateRouter(otp))`. GET and POST, form and JSON bodies.
  */
 import { Router, type Request } from 'express'
-import { BlockList, isIPv6 } from 'node:net'
+import { isIPv6, type BlockList } from 'node:net'
+import { parseAddressList } from '../src/settings/config.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 import { TRANSACTION_ID } from '../src/challenges/ids.js'
 import type { CheckRequest } from '../src/validate/types.js'
@@ -76,13 +77,14 @@ function checkRequest(req: Request, trusted: () => BlockList | undefined): Check
 /**
  * The end user's address: the caller's remote address, unless the caller is listed in config
  * `mayOverwriteClient` (a RADIUS server, an SSO front-end); then its `client` parameter or the
- * first `X-Forwarded-For` entry, as in LinOTP.
+ * last `X-Forwarded-For` entry (the one the trusted caller added).
  */
 export function clientOf(req: Request, p: Params, trusted: () => BlockList | undefined): string | undefined {
   const remote = normaliseIp(req.socket.remoteAddress)
   const list = trusted()
   if (remote === undefined || list === undefined || !list.check(remote, isIPv6(remote) ? 'ipv6' : 'ipv4')) return remote
-  const claimed = normaliseIp(param(p, 'client')) ?? normaliseIp(String(req.headers['x-forwarded-for'] ?? '').split(',')[0])
+  // The trusted caller appends the address it saw: the last X-Forwarded-For entry is the one it vouches for.
+  const claimed = normaliseIp(param(p, 'client')) ?? normaliseIp(String(req.headers['x-forwarded-for'] ?? '').split(',').at(-1))
   return claimed ?? remote
 }
 
@@ -93,24 +95,14 @@ function trustedCallers(otp: SmsOtp): () => BlockList | undefined {
   return () => {
     const value = otp.core.settings.config.string('mayOverwriteClient')
     if (value !== source) {
+      // Values are validated when set; a bad stored value (older release) trusts nobody.
+      try {
+        list = parseAddressList(value, 'mayOverwriteClient')
+      } catch {
+        list = undefined
+      }
       source = value
-      list = buildBlockList(value)
     }
     return list
   }
-}
-
-function buildBlockList(value: string): BlockList | undefined {
-  const entries = value.split(/[\s,]+/).filter((e) => e !== '')
-  if (entries.length === 0) return undefined
-  const list = new BlockList()
-  for (const entry of entries) {
-    const [address, prefix] = entry.split('/')
-    const ip = normaliseIp(address)
-    if (ip === undefined) continue
-    const type = isIPv6(ip) ? 'ipv6' : 'ipv4'
-    if (prefix === undefined) list.addAddress(ip, type)
-    else list.addSubnet(ip, Number(prefix), type)
-  }
-  return list
 }

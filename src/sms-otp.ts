@@ -7,7 +7,8 @@ import type { Core } from './core.js'
 import { Secrets } from './crypto/secrets.js'
 import { OtpError, ParameterError, describeError } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
-import { maskPhone } from './phone/index.js'
+import { maskPhone, validatePhone } from './phone/index.js'
+import { sendVia } from './providers/loader.js'
 import { Failover, type BackoffOptions } from './providers/failover.js'
 import { FileSmsProviderClass } from './providers/file.js'
 import { HttpSmsProviderClass } from './providers/http.js'
@@ -64,7 +65,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
   const clock = options.clock ?? systemClock
   const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger)
   const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff), logger }
-  const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: true, ...record }, 'audit'))
+  const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: record }, 'audit'))
   await store.open()
   await settings.load()
 
@@ -149,7 +150,11 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
 
     providers: {
       /** Creates or replaces a provider; validated before anything is stored. Returns warnings. */
-      set: (record: { name: string; className: string; config: string; timeout: number }, makeDefault = false) => settings.setProvider(record, makeDefault),
+      set: async (record: { name: string; className: string; config: string; timeout: number }, makeDefault = false) => {
+        const warnings = await settings.setProvider(record, makeDefault)
+        core.failover.clear(record.name) // a changed provider gets a fresh start
+        return warnings
+      },
       list: () => settings.providers,
       /** @returns undefined when deleted, else LinOTP's refusal text. */
       delete: (name: string) => settings.deleteProvider(name),
@@ -162,7 +167,9 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
           if (!provider.instance.test) throw new ParameterError("this provider has no connection test: give 'phone' to send a test SMS")
           return provider.instance.test(signal)
         }
-        const result = await core.failover.send([provider], { phone, text: 'sms-otp test message', transactionId: '0' }, signal)
+        // Straight to the provider, past any back-off: an admin test is how one learns it is back.
+        const result = await sendVia(provider, { phone: validatePhone(phone), text: 'sms-otp test message', transactionId: '0' }, signal)
+        if (result.status === 'sent') core.failover.clear(name)
         logger.info({ provider: name, phone: maskPhone(phone), status: result.status }, 'provider test')
         return result
       },

@@ -30,7 +30,8 @@ program
       ...(opts.db === undefined ? {} : { db: opts.db }), ...(opts.config === undefined ? {} : { configFile: opts.config }),
     })
     process.stdout.write(`sms-otp listening on ${running.url}\n`)
-    if (running.adminToken && !process.env.SMS_OTP_ADMIN_TOKEN) process.stdout.write(`admin token (Authorization: Bearer …): ${running.adminToken}\n`)
+    if (!running.adminToken) process.stdout.write('admin API disabled (set SMS_OTP_ADMIN_TOKEN to enable it)\n')
+    if (running.adminTokenGenerated) process.stdout.write(`admin token (Authorization: Bearer …): ${running.adminToken}\n`)
     if (opts.demo) process.stdout.write(`demo: user alice, PIN 1234; SMS go to this terminal and ${opts.dataDir}/sms-outbox.log\n`)
     const stop = (signal: string): void => {
       process.stdout.write(`${signal}: shutting down\n`)

@@ -33,7 +33,7 @@ export function checkProviderRecord(record: ProviderRecord, registry: ProviderRe
 /** Builds a provider instance. No I/O happens until its first `send`. */
 export function loadProvider(record: ProviderRecord, registry: ProviderRegistry, logger: Logger): LoadedProvider {
   const log = logger.child({ provider: record.name })
-  const { cls, options, rewrite } = prepare(record, registry, (message) => log.warn({ provider: record.name }, message))
+  const { cls, options, rewrite } = prepare(record, registry, (message) => log.warn({}, message))
   const instance = cls.create(options, { name: record.name, logger: log })
   return Object.freeze({ name: record.name, timeout: record.timeout, rewrite, instance })
 }

@@ -61,20 +61,35 @@ function stripTrailingCommas(text: string): string {
 }
 
 function explain(text: string, err: unknown): ConfigError {
+  // Never quote the config back: it holds gateway credentials. Node 20 embeds a snippet of the
+  // input in some messages ("Unexpected token ', "..." is not valid JSON"); keep only the kind.
   const message = err instanceof Error ? err.message : String(err)
   const pos = /position (\d+)/.exec(message)
   const at = pos ? Number(pos[1]) : -1
   const where = at >= 0 ? lineColumn(text, at) : ''
-  if (looksSingleQuoted(text, at)) {
+  if (hasSingleQuoteOutsideStrings(text)) {
     return new ConfigError(`invalid provider configuration${where}: use double quotes, not single quotes, around JSON names and strings`)
   }
-  const reason = message.replace(/^.*?JSON[^:]*:\s*/, '').replace(/ in JSON at position \d+.*$/, '').slice(0, 120)
-  return new ConfigError(`invalid provider configuration${where}: ${reason}`)
+  const kind = /^Unexpected end/.test(message)
+    ? 'unexpected end of input (a missing } or "?)'
+    : /^Unexpected token/.test(message)
+      ? 'unexpected character'
+      : message.replace(/ in JSON at position \d+.*$/s, '').replace(/,? ".*$/s, '').slice(0, 80)
+  return new ConfigError(`invalid provider configuration${where}: ${kind}`)
 }
 
-function looksSingleQuoted(text: string, at: number): boolean {
-  if (at >= 0 && text[at] === "'") return true
-  return !text.includes('"') && text.includes("'")
+/** True when a `'` stands outside a double-quoted string, i.e. where JSON expects `"`. */
+function hasSingleQuoteOutsideStrings(text: string): boolean {
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]
+    if (inString) {
+      if (ch === '\\') i++
+      else if (ch === '"') inString = false
+    } else if (ch === '"') inString = true
+    else if (ch === "'") return true
+  }
+  return false
 }
 
 function lineColumn(text: string, at: number): string {

@@ -3,11 +3,12 @@
  * stored as given (LinOTP keeps arbitrary keys); known keys are validated when set, so a typo in a
  * number never reaches the validate path.
  */
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import { ConfigError } from '../errors.js'
 import { configBool } from '../providers/config-values.js'
 
 type KeySpec =
-  | { readonly type: 'int'; readonly def: number; readonly min: number; readonly max: number }
+  | { readonly type: 'int'; readonly def: number; readonly min: number; readonly max: number; readonly oneOf?: readonly number[] }
   | { readonly type: 'bool'; readonly def: boolean }
   | { readonly type: 'string'; readonly def: string; readonly maxLength: number }
 
@@ -17,7 +18,7 @@ export const CONFIG_KEYS = {
   SMSBlockingTimeout: { type: 'int', def: 30, min: 0, max: 86_400 },
   DefaultMaxFailCount: { type: 'int', def: 10, min: 1, max: 1_000_000 },
   DefaultCountWindow: { type: 'int', def: 10, min: 1, max: 1000 },
-  DefaultOtpLen: { type: 'int', def: 6, min: 6, max: 8 },
+  DefaultOtpLen: { type: 'int', def: 6, min: 6, max: 8, oneOf: [6, 8] },
   TransactionIdLength: { type: 'int', def: 17, min: 12, max: 17 },
   splitAtSign: { type: 'bool', def: true },
   PrependPin: { type: 'bool', def: true },
@@ -48,10 +49,36 @@ export function checkConfigEntry(key: string, value: string): void {
   if (spec === undefined) return
   if (spec.type === 'int') {
     const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN
+    if (spec.oneOf !== undefined && !spec.oneOf.includes(n)) throw new ConfigError(`config key ${key}: expected one of ${spec.oneOf.join(', ')}`)
     if (!(n >= spec.min && n <= spec.max)) throw new ConfigError(`config key ${key}: expected an integer from ${spec.min} to ${spec.max}`)
+  } else if (spec.type === 'bool') {
+    if (!/^(true|false|1|0)$/i.test(value.trim())) throw new ConfigError(`config key ${key}: expected true or false`)
+  } else if (key === 'mayOverwriteClient') {
+    parseAddressList(value, key)
   } else if (spec.type === 'string' && value.length > spec.maxLength) {
     throw new ConfigError(`config key ${key}: longer than ${spec.maxLength} characters`)
   }
+}
+
+/**
+ * Parses a comma/space separated list of IP addresses and CIDR networks into a BlockList.
+ * @throws ConfigError naming the first bad entry.
+ */
+export function parseAddressList(value: string, key: string): BlockList | undefined {
+  const entries = value.split(/[\s,]+/).filter((e) => e !== '')
+  if (entries.length === 0) return undefined
+  const list = new BlockList()
+  for (const entry of entries) {
+    const [address = '', prefix, extra] = entry.split('/')
+    const type = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined
+    const bits = prefix === undefined ? undefined : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN
+    if (type === undefined || extra !== undefined || (bits !== undefined && !(bits <= (type === 'ipv4' ? 32 : 128)))) {
+      throw new ConfigError(`config key ${key}: ${JSON.stringify(entry.slice(0, 60))} is not an IP address or CIDR network`)
+    }
+    if (bits === undefined) list.addAddress(address, type)
+    else list.addSubnet(address, bits, type)
+  }
+  return list
 }
 
 /** Typed, read-only view of the config keys with defaults applied. */

@@ -123,6 +123,9 @@ export class Settings {
   }
 
   async deleteConfig(key: string): Promise<boolean> {
+    if ((LEGACY_PROVIDER_KEYS as readonly string[]).includes(key) || key === DEFAULT_POINTER) {
+      throw new ConfigError(`config key ${key}: use /system/delProvider or setDefaultProvider`)
+    }
     if (!this.#configMap.has(key)) return false
     await this.#commit([{ kind: 'config', name: key, value: null }])
     return true

@@ -103,7 +103,10 @@ function providerRecord(p: SidecarConfig['providers'][number]) {
 export async function applyConfig(otp: SmsOtp, config: SidecarConfig): Promise<string[]> {
   for (const r of config.realms) await otp.realms.set(r.name, r.default === true)
   if (Object.keys(config.config).length) await otp.config.set(config.config)
-  for (const p of config.providers) await otp.providers.set(providerRecord(p), p.default === true)
+  for (const p of config.providers) {
+    const warnings = await otp.providers.set(providerRecord(p), p.default === true)
+    for (const w of warnings) otp.core.logger.warn({ provider: p.name }, w)
+  }
   for (const p of config.policies) await otp.policies.set(p)
   const created: string[] = []
   for (const t of config.tokens) {

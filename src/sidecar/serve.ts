@@ -7,7 +7,7 @@ import type { Server } from 'node:http'
 import { join, resolve } from 'node:path'
 import { pino } from 'pino'
 import { Secrets, loadMasterKey } from '../crypto/secrets.js'
-import { describeError } from '../errors.js'
+import { ConfigError, describeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { createSmsOtp, type SmsOtp } from '../sms-otp.js'
 import { createSqliteStore } from '../stores/sqlite.js'
@@ -36,6 +36,8 @@ export interface RunningSidecar {
   readonly server: Server
   readonly url: string
   readonly adminToken: string | undefined
+  /** True when the admin token was generated for this run (demo) and should be shown once. */
+  readonly adminTokenGenerated: boolean
   close(): Promise<void>
 }
 
@@ -57,7 +59,13 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
     await otp.close()
     throw err
   }
-  const adminToken = env.SMS_OTP_ADMIN_TOKEN || config?.adminToken || (options.demo ? randomBytes(18).toString('base64url') : undefined)
+  const configured = env.SMS_OTP_ADMIN_TOKEN || config?.adminToken
+  if (configured !== undefined && configured.length < 16) {
+    await otp.close()
+    throw new ConfigError('SMS_OTP_ADMIN_TOKEN: at least 16 characters')
+  }
+  const adminTokenGenerated = configured === undefined && options.demo === true
+  const adminToken = configured ?? (adminTokenGenerated ? randomBytes(18).toString('base64url') : undefined)
   const app = createSidecar({ otp, adminToken, logger })
   const server = app.listen(options.port ?? 5001, options.host ?? '127.0.0.1')
   await new Promise<void>((ok, fail) => {
@@ -87,5 +95,5 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
       clearTimeout(force)
       await otp.close()
     })())
-  return { otp, server, url, adminToken, close }
+  return { otp, server, url, adminToken, adminTokenGenerated, close }
 }

@@ -1,0 +1,4 @@
+/** Express faces of sms-otp: LinOTP-compatible validate and admin routers. */
+export { validateRouter, clientOf } from './validate.js'
+export { adminRouter, type AdminOptions } from './admin.js'
+export { envelope, errorEnvelope, errorHandler, parseParams, MAX_BODY_BYTES, FIELD_LIMITS } from './http.js'
