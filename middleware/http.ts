@@ -151,6 +151,8 @@ export function errorHandler(log: (err: unknown) => void): (err: unknown, req: R
   return (err, _req, res, next) => {
     if (res.headersSent) return next(err)
     if (isOtpError(err)) {
+      // The rest of an oversized body may still be in flight: do not reuse this connection.
+      if (err.status === 413) res.set('Connection', 'close')
       res.status(err.status).json(errorEnvelope(err.code, err.message))
       return
     }

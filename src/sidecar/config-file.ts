@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
-import { ConfigError } from '../errors.js'
+import { ConfigError, isOtpError } from '../errors.js'
 import { PolicyEngine, parsePolicy } from '../policy/index.js'
 import { checkProviderRecord } from '../providers/loader.js'
 import { checkConfigEntry } from '../settings/config.js'
@@ -78,19 +78,27 @@ export function parseConfig(json: unknown, origin = 'config'): SidecarConfig {
   }
   const config = parsed.data
   const registry = defaultRegistry()
-  for (const p of config.providers) {
-    checkProviderName(p.name)
-    checkProviderRecord(providerRecord(p), registry)
-  }
-  new PolicyEngine(config.policies.map((p) => parsePolicy(p)))
-  for (const [k, v] of Object.entries(config.config)) checkConfigEntry(k, v)
   const secrets = Secrets.ephemeral()
-  for (const t of config.tokens) {
+  // Each check's error keeps its code and gains the file and section it came from.
+  const within = (section: string, check: () => void): void => {
     try {
-      buildToken({ ...t, otplen: t.otplen }, { user: null, realm: null }, { otplen: 6, maxfail: 10, countWindow: 10 }, secrets, 0)
+      check()
     } catch (err) {
-      throw new ConfigError(`${origin}: tokens: ${t.serial}: ${(err as Error).message}`)
+      if (!isOtpError(err)) throw err
+      const code = err.code === 'ERR_OTP_INVALID_PARAMETER' || err.code === 'ERR_OTP_INVALID_PHONE' ? 'ERR_OTP_INVALID_CONFIG' : err.code
+      throw new ConfigError(`${origin}: ${section}: ${err.message}`, code, err)
     }
+  }
+  for (const p of config.providers) {
+    within(`providers: ${p.name}`, () => {
+      checkProviderName(p.name)
+      checkProviderRecord(providerRecord(p), registry)
+    })
+  }
+  within('policies', () => new PolicyEngine(config.policies.map((p) => parsePolicy(p))))
+  for (const [k, v] of Object.entries(config.config)) within('config', () => checkConfigEntry(k, v))
+  for (const t of config.tokens) {
+    within(`tokens: ${t.serial}`, () => buildToken({ ...t, otplen: t.otplen }, { user: null, realm: null }, { otplen: 6, maxfail: 10, countWindow: 10 }, secrets, 0))
   }
   return config
 }

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { ADMIN_TOKEN, enrolAlice, startHarness, type Harness } from './helpers/harness.js'
+
+describe('admin API authentication', () => {
+  it('with no admin token configured, /admin and /system answer 404', async () => {
+    const h = await startHarness({ adminToken: undefined })
+    try {
+      for (const path of ['/admin/show', '/admin/init', '/system/getConfig', '/system/setProvider']) {
+        const r = await h.post(path, {}, { authorization: `Bearer ${ADMIN_TOKEN}` })
+        assert.equal(r.status, 404, path)
+        assert.equal(r.body.result.error.code, 'ERR_OTP_NOT_FOUND')
+      }
+    } finally {
+      await h.close()
+    }
+  })
+
+  let h: Harness
+  before(async () => {
+    h = await startHarness()
+  })
+  after(() => h.close())
+
+  const refusals: Array<[string, Record<string, string>]> = [
+    ['no header', {}],
+    ['wrong token', { authorization: 'Bearer wrong-token-wrong-token' }],
+    ['token prefix', { authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}` }],
+    ['basic scheme', { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` }],
+    ['token with a suffix', { authorization: `Bearer ${ADMIN_TOKEN}x` }],
+  ]
+  for (const [label, headers] of refusals) {
+    it(`${label} → 401, nothing happens`, async () => {
+      const r = await h.post('/admin/init', { user: 'mallory', phone: '+4915112345678' }, headers)
+      assert.equal(r.status, 401)
+      assert.equal(r.body.result.error.code, 'ERR_OTP_UNAUTHORIZED')
+      assert.deepEqual(await h.otp.tokens.show({ user: 'mallory' }), [])
+    })
+  }
+  it('the validate endpoints need no admin token', async () => {
+    const r = await h.post('/validate/check', { user: 'nobody', pass: 'x' })
+    assert.equal(r.status, 200)
+    assert.equal(r.body.result.value, false)
+  })
+})
+
+describe('admin token and provider operations', () => {
+  let h: Harness
+  before(async () => {
+    h = await startHarness()
+  })
+  after(() => h.close())
+
+  it('init returns only the serial; show never returns the seed or the PIN hash', async () => {
+    const serial = await enrolAlice(h)
+    const shown = await h.admin('/admin/show', { serial })
+    const text = JSON.stringify(shown.body)
+    assert.equal(shown.body.result.value.resultset.tokens, 1)
+    assert.equal(shown.body.result.value.data[0]['LinOtp.TokenSerialnumber'], serial)
+    assert.ok(!text.includes('3132333435'), 'no seed')
+    assert.ok(!/v1[:$]/.test(text), 'no ciphertext and no PIN hash')
+    const stored = await h.otp.core.store.tokens.get(serial)
+    assert.ok(stored && !stored.seed.includes('3132333435'), 'the seed is encrypted at rest')
+    assert.ok(stored.pinHash !== null && !stored.pinHash.includes('1234'), 'the PIN is hashed')
+  })
+  it('a second init with the same serial is refused and changes nothing', async () => {
+    const r = await h.admin('/admin/init', { user: 'bob', phone: '+4915112345679', serial: 'LSSM0001' })
+    assert.equal(r.status, 400)
+    assert.equal(r.body.result.error.code, 'ERR_OTP_TOKEN_EXISTS')
+    const [view] = await h.otp.tokens.show({ serial: 'LSSM0001' })
+    assert.equal(view?.['LinOtp.Username'], 'alice')
+  })
+  it('disable / enable / set / reset / remove by serial', async () => {
+    assert.equal((await h.admin('/admin/disable', { serial: 'LSSM0001' })).body.result.value, 1)
+    assert.equal((await h.post('/validate/check', { user: 'alice', pass: '1234' })).body.detail, undefined, 'inactive: no SMS')
+    assert.equal((await h.admin('/admin/enable', { serial: 'LSSM0001' })).body.result.value, 1)
+    assert.equal((await h.admin('/admin/set', { serial: 'LSSM0001', MaxFailCount: '3', phone: '+4915112345670' })).body.result.value, 1)
+    const [view] = await h.otp.tokens.show({ serial: 'LSSM0001' })
+    assert.equal(view?.['LinOtp.MaxFail'], 3)
+    assert.equal(view?.['LinOtp.TokenInfo'].phone, '+4915112345670')
+    assert.equal((await h.admin('/admin/reset', { serial: 'LSSM0001' })).body.result.value, 1)
+  })
+  it('set with nothing to set, or an unknown serial, is a clear error', async () => {
+    const none = await h.admin('/admin/set', { serial: 'LSSM0001' })
+    assert.equal(none.body.result.error.code, 'ERR_OTP_INVALID_PARAMETER')
+    const unknown = await h.admin('/admin/remove', { serial: 'NOPE' })
+    assert.equal(unknown.status, 404)
+    assert.equal(unknown.body.result.error.code, 'ERR_OTP_TOKEN_NOT_FOUND')
+  })
+
+  it('setProvider needs name, class and timeout', async () => {
+    const noTimeout = await h.admin('/system/setProvider', { name: 'x', type: 'sms', class: 'FileSMSProvider', config: '{"file":"/tmp/x"}' })
+    assert.match(noTimeout.body.result.error.message, /missing key 'timeout'/)
+    const noClass = await h.admin('/system/setProvider', { name: 'x', type: 'sms', timeout: '60', config: '{"file":"/tmp/x"}' })
+    assert.match(noClass.body.result.error.message, /Missing parameter: 'class'/)
+    assert.deepEqual(h.otp.providers.list().map((p) => p.name), ['outbox'])
+  })
+  it('the first provider is the default; delProvider refuses the default while others exist', async () => {
+    await h.admin('/system/setProvider', { name: 'second', type: 'sms', class: 'FileSMSProvider', config: `{"file":"${h.dir}/second.log"}`, timeout: '60' })
+    const got = await h.admin('/system/getProvider', { type: 'sms' })
+    assert.equal(got.body.result.value.outbox.Default, true)
+    assert.equal(got.body.result.value.second.Default, false)
+    assert.equal(got.body.result.value.second.Timeout, '60')
+    const del = await h.admin('/system/delProvider', { type: 'sms', name: 'outbox' })
+    assert.equal(del.body.result.value, false)
+    assert.equal(del.body.detail.message, 'Default provider could not be deleted!')
+  })
+  it('delProvider refuses a provider named anywhere in a policy list (Decision 8)', async () => {
+    await h.admin('/system/setPolicy', { name: 'p1', scope: 'authentication', action: 'sms_provider=outbox second', realm: '*', user: '*', client: '*' })
+    const del = await h.admin('/system/delProvider', { type: 'sms', name: 'second' })
+    assert.equal(del.body.result.value, false)
+    assert.equal(del.body.detail.message, 'Unable to delete - provider used in policies!\n[p1]')
+    await h.admin('/system/delPolicy', { name: 'p1' })
+    assert.equal((await h.admin('/system/delProvider', { type: 'sms', name: 'second' })).body.result.value, true)
+  })
+  it('setDefaultProvider refuses an unknown name', async () => {
+    const r = await h.admin('/system/setDefaultProvider', { type: 'sms', name: 'ghost' })
+    assert.equal(r.body.result.value, false)
+    assert.equal(r.body.detail.message, "Unknown provider! 'ghost'")
+  })
+  it('testProvider sends through one provider', async () => {
+    const r = await h.admin('/system/testProvider', { name: 'outbox', phone: '+4915112345678' })
+    assert.equal(r.body.result.value, true)
+    assert.equal((await h.sms()).at(-1)?.text, 'sms-otp test message')
+    const bad = await h.admin('/system/testProvider', { name: 'outbox', phone: 'AT+CMGS' })
+    assert.equal(bad.body.result.error.code, 'ERR_OTP_INVALID_PHONE')
+  })
+  it('config keys: set, get, delete; typed keys are checked; provider keys are refused', async () => {
+    const set = await h.admin('/system/setConfig', { SMSBlockingTimeout: '45', 'custom.key': 'x' })
+    assert.deepEqual(set.body.result.value, { 'setConfig SMSBlockingTimeout:45': true, 'setConfig custom.key:x': true })
+    assert.equal((await h.admin('/system/getConfig', { key: 'SMSBlockingTimeout' })).body.result.value['getConfig SMSBlockingTimeout'], '45')
+    for (const [key, value, message] of [
+      ['SMSBlockingTimeout', 'soon', /expected an integer/],
+      ['DefaultOtpLen', '7', /expected one of 6, 8/],
+      ['PrependPin', 'yes', /expected true or false/],
+      ['mayOverwriteClient', '10.0.0.0/99', /not an IP address or CIDR/],
+      ['SMSProviderConfig', '{}', /use \/system\/setProvider/],
+    ] as const) {
+      const r = await h.admin('/system/setConfig', { [key]: value })
+      assert.equal(r.status, 400, key)
+      assert.match(r.body.result.error.message, message, key)
+    }
+    const delRefused = await h.admin('/system/delConfig', { key: 'Provider.Default.sms_provider' })
+    assert.match(delRefused.body.result.error.message, /use \/system\/delProvider/)
+    assert.deepEqual((await h.admin('/system/delConfig', { key: 'custom.key' })).body.result.value, { 'delConfig custom.key': true })
+  })
+})
