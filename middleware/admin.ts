@@ -100,8 +100,8 @@ export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
   router.all('/system/setConfig', async (req, res) => {
     const entries = { ...p(req) }
     if (Object.keys(entries).length === 0) throw new ParameterError('Missing parameter: give one or more key=value pairs')
-    const keys = await otp.config.set(entries)
-    res.json(envelope(Object.fromEntries(keys.map((k) => [`setConfig ${k}:${entries[k]}`, true]))))
+    const { keys, warnings } = await otp.config.set(entries)
+    res.json(envelope(Object.fromEntries(keys.map((k) => [`setConfig ${k}:${entries[k]}`, true])), warnings.length ? { warnings } : undefined))
   })
   router.all('/system/getConfig', (req, res) => {
     const key = param(p(req), 'key')

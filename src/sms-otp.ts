@@ -17,7 +17,7 @@ import { Settings } from './settings/index.js'
 import { createMemoryStore } from './stores/memory.js'
 import type { Store } from './stores/types.js'
 import * as admin from './admin/tokens.js'
-import { check } from './validate/check.js'
+import { autoSms, check } from './validate/check.js'
 import { checkS, checkT, simplecheck, smspin } from './validate/endpoints.js'
 import type { AuditFacts, AuditRecord, CheckRequest, CheckResult } from './validate/types.js'
 import { resolveUser } from './validate/user.js'
@@ -88,7 +88,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
     /** LinOTP `/validate/smspin`. */
     smspin: (req: CheckRequest) => audited('validate/smspin', req.client, () => smspin(core, req)),
     /** LinOTP `/validate/check_t`. */
-    checkT: (pass: string, transactionId: string, client?: string) => audited('validate/check_t', client, () => checkT(core, pass, transactionId)),
+    checkT: (pass: string, transactionId: string, client?: string) => audited('validate/check_t', client, () => checkT(core, pass, transactionId, client)),
     /** LinOTP `/validate/check_s`. */
     checkS: (req: CheckRequest) => audited('validate/check_s', req.client, () => checkS(core, req)),
 
@@ -125,6 +125,8 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
           const outcome = await acceptOtp(core, token, req.otp, await openChallenges(core, token, req.transactionId))
           if (outcome.ok) {
             await store.tokens.resetFailcount([serial])
+            const query = { scope: 'authentication' as const, now: new Date(clock.now()), user: who.login, realm: who.realm ?? undefined, client: req.client }
+            await autoSms(core, {}, query, token)
             return { value: true, audit: { ...facts, serial, action: 'authenticated', reason: '' } }
           }
           await store.tokens.incrementFailcount(serial)

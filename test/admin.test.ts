@@ -132,7 +132,6 @@ describe('admin token and provider operations', () => {
     for (const [key, value, message] of [
       ['SMSBlockingTimeout', 'soon', /expected an integer/],
       ['DefaultOtpLen', '7', /expected one of 6, 8/],
-      ['PrependPin', 'yes', /expected true or false/],
       ['mayOverwriteClient', '10.0.0.0/99', /not an IP address or CIDR/],
       ['SMSProviderConfig', '{}', /use \/system\/setProvider/],
     ] as const) {
@@ -140,6 +139,11 @@ describe('admin token and provider operations', () => {
       assert.equal(r.status, 400, key)
       assert.match(r.body.result.error.message, message, key)
     }
+    const soft = await h.admin('/system/setConfig', { PrependPin: 'yes' })
+    assert.equal(soft.status, 200, 'Decision 9: stored, reads as false')
+    assert.deepEqual(soft.body.detail.warnings, ["config key PrependPin: 'yes' is not true, True or 1, so it reads as false"])
+    assert.equal(h.otp.core.settings.config.bool('PrependPin'), false)
+    await h.admin('/system/delConfig', { key: 'PrependPin' })
     const delRefused = await h.admin('/system/delConfig', { key: 'Provider.Default.sms_provider' })
     assert.match(delRefused.body.result.error.message, /use \/system\/delProvider/)
     assert.deepEqual((await h.admin('/system/delConfig', { key: 'custom.key' })).body.result.value, { 'delConfig custom.key': true })

@@ -168,7 +168,6 @@ describe('policy parse errors (ConfigError ERR_OTP_POLICY naming policy and fiel
     { name: 'unknown action', policy: P('bad1', { action: 'autosms, sendsms' }), message: /policy 'bad1': action: unknown action 'sendsms' in scope 'authentication'/ },
     { name: 'action of another scope', policy: P('bad2', { action: 'detail_on_fail' }), message: /bad2.*unknown action 'detail_on_fail' in scope 'authentication'/ },
     { name: 'bad otppin value', policy: P('bad3', { action: 'otppin=4' }), message: /bad3.*action: otppin must be/ },
-    { name: 'bool action with a text value', policy: P('bad4', { action: 'autosms=yes' }), message: /bad4.*'autosms' expects a boolean/ },
     { name: 'string action without a value', policy: P('bad5', { action: 'smstext' }), message: /bad5.*'smstext' expects a value/ },
     { name: 'unterminated quote', policy: P('bad6', { action: 'smstext="a, b' }), message: /bad6.*unterminated quote/ },
     { name: 'empty provider list', policy: P('bad7', { action: 'sms_provider= , ' }), message: /bad7.*sms_provider names no provider/ },

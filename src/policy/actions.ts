@@ -3,6 +3,7 @@
  * value may be quoted ('…' or "…") to protect commas (`smstext="a, b <otp>"`). Values are typed
  * from the catalogue in `types.ts`; anything unknown or mistyped is a ConfigError.
  */
+import { configBool } from '../providers/config-values.js'
 import { ConfigError } from '../errors.js'
 import { ACTIONS, OTPPIN_MODES, type ActionValue, type PolicyScope } from './types.js'
 
@@ -63,13 +64,11 @@ function splitEntries(policy: string, text: string): RawEntry[] {
   return entries
 }
 
-function typeBool(policy: string, e: RawEntry): boolean {
+function typeBool(e: RawEntry): boolean {
   if (e.negated) return false
   if (e.value === undefined) return true
-  const v = e.value.toLowerCase()
-  if (v === 'true' || v === '1') return true
-  if (v === 'false' || v === '0') return false
-  throw fail(policy, `'${e.key}' expects a boolean (true/false/1/0), got '${e.value}'`)
+  // Decision 9: true, True, 1 are true; anything else is false (no substring tests).
+  return configBool(e.value)
 }
 
 function typeString(policy: string, e: RawEntry): string {
@@ -107,7 +106,7 @@ export function parseActions(policy: string, scope: PolicyScope, text: string): 
     const type = Object.hasOwn(known, e.key) ? known[e.key] : undefined
     if (type === undefined) throw fail(policy, `unknown action '${e.key}' in scope '${scope}'`)
     if (values.has(e.key)) throw fail(policy, `action '${e.key}' is given twice`)
-    values.set(e.key, type === 'bool' ? typeBool(policy, e) : type === 'int' ? typeInt(policy, e) : typeString(policy, e))
+    values.set(e.key, type === 'bool' ? typeBool(e) : type === 'int' ? typeInt(policy, e) : typeString(policy, e))
   }
   if (!allActions && values.size === 0) throw fail(policy, 'no action given')
   return { values, allActions }

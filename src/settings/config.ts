@@ -37,27 +37,29 @@ const MAX_KEY = 128
 const MAX_VALUE = 64 * 1024
 
 /**
- * Validates one key/value pair for storage.
+ * Validates one key/value pair for storage. Returns a warning for a boolean key whose value is
+ * not a boolean spelling: it is stored and reads as false (Decision 9), but the admin should know.
  * @throws ConfigError naming the key and what it expects.
  */
-export function checkConfigEntry(key: string, value: string): void {
+export function checkConfigEntry(key: string, value: string): string | undefined {
   if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(key)) {
     throw new ConfigError(`config key ${JSON.stringify(key.slice(0, MAX_KEY))}: only letters, digits and _ . : - are allowed (at most ${MAX_KEY})`)
   }
   if (value.length > MAX_VALUE) throw new ConfigError(`config key ${key}: value longer than ${MAX_VALUE} characters`)
   const spec = (CONFIG_KEYS as Record<string, KeySpec>)[key]
-  if (spec === undefined) return
+  if (spec === undefined) return undefined
   if (spec.type === 'int') {
     const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN
     if (spec.oneOf !== undefined && !spec.oneOf.includes(n)) throw new ConfigError(`config key ${key}: expected one of ${spec.oneOf.join(', ')}`)
     if (!(n >= spec.min && n <= spec.max)) throw new ConfigError(`config key ${key}: expected an integer from ${spec.min} to ${spec.max}`)
   } else if (spec.type === 'bool') {
-    if (!/^(true|false|1|0)$/i.test(value.trim())) throw new ConfigError(`config key ${key}: expected true or false`)
+    if (!/^(true|false|1|0)$/i.test(value.trim())) return `config key ${key}: '${value.slice(0, 20)}' is not true, True or 1, so it reads as false`
   } else if (key === 'mayOverwriteClient') {
     parseAddressList(value, key)
   } else if (spec.type === 'string' && value.length > spec.maxLength) {
     throw new ConfigError(`config key ${key}: longer than ${spec.maxLength} characters`)
   }
+  return undefined
 }
 
 /**

@@ -108,18 +108,20 @@ export class Settings {
     return loaded
   }
 
-  /** Sets config keys (validated all first). Returns the keys written. */
-  async setConfig(entries: Record<string, string>): Promise<string[]> {
+  /** Sets config keys (validated all first). Returns the keys written and any warnings. */
+  async setConfig(entries: Record<string, string>): Promise<{ keys: string[]; warnings: string[] }> {
     const ops: Op[] = []
+    const warnings: string[] = []
     for (const [key, value] of Object.entries(entries)) {
       if ((LEGACY_PROVIDER_KEYS as readonly string[]).includes(key) || key === DEFAULT_POINTER) {
         throw new ConfigError(`config key ${key}: use /system/setProvider or setDefaultProvider`)
       }
-      checkConfigEntry(key, value)
+      const warning = checkConfigEntry(key, value)
+      if (warning !== undefined) warnings.push(warning)
       ops.push({ kind: 'config', name: key, value })
     }
     await this.#commit(ops)
-    return ops.map((o) => o.name)
+    return { keys: ops.map((o) => o.name), warnings }
   }
 
   async deleteConfig(key: string): Promise<boolean> {

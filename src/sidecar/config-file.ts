@@ -110,7 +110,10 @@ function providerRecord(p: SidecarConfig['providers'][number]) {
 /** Applies a validated config to the engine. Returns the serials of tokens it created. */
 export async function applyConfig(otp: SmsOtp, config: SidecarConfig): Promise<string[]> {
   for (const r of config.realms) await otp.realms.set(r.name, r.default === true)
-  if (Object.keys(config.config).length) await otp.config.set(config.config)
+  if (Object.keys(config.config).length) {
+    const { warnings } = await otp.config.set(config.config)
+    for (const w of warnings) otp.core.logger.warn({}, w)
+  }
   for (const p of config.providers) {
     const warnings = await otp.providers.set(providerRecord(p), p.default === true)
     for (const w of warnings) otp.core.logger.warn({ provider: p.name }, w)

@@ -50,7 +50,7 @@ const MAX_ATTEMPTS = 3
 /** Sends an SMS OTP for `token`, or reports the open challenge inside the blocking time. */
 export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerContext): Promise<TriggerOutcome> {
   const { settings, store, clock } = core
-  const query = { scope: 'authentication' as const, user: ctx.user, realm: ctx.realm ?? token.realm ?? undefined, client: ctx.client }
+  const query = { scope: 'authentication' as const, now: new Date(clock.now()), user: ctx.user, realm: ctx.realm ?? token.realm ?? undefined, client: ctx.client }
   let candidates: LoadedProvider[]
   try {
     candidates = selectProviders(core, query)
@@ -65,32 +65,62 @@ export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerCon
   const blockMs = ctx.ignoreBlocking ? -1 : settings.config.int('SMSBlockingTimeout') * 1000
   const first = candidates[0] as LoadedProvider
 
-  let current = token
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const now = clock.now()
-    const open = await store.challenges.listOpen(current.serial, now)
-    const recent = open.find((c) => now <= c.createdAt + blockMs)
-    if (recent) return { kind: 'blocked', reply: reply(current, recent.transactionId, ALREADY_SUBMITTED, 'challenge already submitted') }
+  // Decide under a per-token lock, send outside it: see `exclusive`.
+  const decided = await exclusive(store, token.serial, async (): Promise<TriggerOutcome | { challenge: ChallengeRecord; token: TokenRecord }> => {
+    let current = token
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const now = clock.now()
+      const open = await store.challenges.listOpen(current.serial, now)
+      const recent = open.find((c) => now <= c.createdAt + blockMs)
+      if (recent) return { kind: 'blocked', reply: reply(current, recent.transactionId, ALREADY_SUBMITTED, 'challenge already submitted') }
 
-    const counter = current.counter + 1
-    const challenge = await insertChallenge(core, {
-      transactionId: ctx.transactionId ?? '',
-      serial: current.serial,
-      counter,
-      createdAt: now,
-      expiresAt: now + first.timeout * 1000,
-      provider: first.name,
-    })
-    if (!(await store.tokens.casCounter(current.serial, current.counter, counter))) {
-      await store.challenges.consume(challenge.transactionId)
-      const fresh = await store.tokens.get(current.serial)
-      if (!fresh) return { kind: 'failed', reason: 'token removed while triggering' }
-      current = fresh
-      continue
+      const counter = current.counter + 1
+      const challenge = await insertChallenge(core, {
+        transactionId: ctx.transactionId ?? '',
+        serial: current.serial,
+        counter,
+        createdAt: now,
+        expiresAt: now + first.timeout * 1000,
+        provider: first.name,
+      })
+      if (!(await store.tokens.casCounter(current.serial, current.counter, counter))) {
+        await store.challenges.consume(challenge.transactionId)
+        const fresh = await store.tokens.get(current.serial)
+        if (!fresh) return { kind: 'failed', reason: 'token removed while triggering' }
+        current = fresh
+        continue
+      }
+      return { challenge, token: current }
     }
-    return deliver(core, current, challenge, template, candidates)
+    return { kind: 'failed', reason: 'too many concurrent triggers' }
+  })
+  if ('kind' in decided) return decided
+  return deliver(core, decided.token, decided.challenge, template, candidates)
+}
+
+/**
+ * Serialises the blocking check, challenge insert and counter compare-and-set of one token within
+ * this process. Without it, on a store that yields between calls (postgres, redis), a concurrent
+ * trigger can see a *losing* request's challenge in the instant between its insert and its
+ * rollback and answer "already submitted" with that dead transaction id. The compare-and-set still
+ * guarantees one SMS across processes; the lock makes every in-process answer name the live
+ * challenge. Sending happens outside the lock, so a slow gateway holds up no decision.
+ */
+const locks = new WeakMap<object, Map<string, Promise<unknown>>>()
+async function exclusive<T>(scope: object, key: string, run: () => Promise<T>): Promise<T> {
+  let map = locks.get(scope)
+  if (!map) locks.set(scope, (map = new Map()))
+  const next = (map.get(key) ?? Promise.resolve()).then(run, run)
+  const tail = next.then(
+    () => undefined,
+    () => undefined,
+  )
+  map.set(key, tail)
+  try {
+    return await next
+  } finally {
+    if (map.get(key) === tail) map.delete(key)
   }
-  return { kind: 'failed', reason: 'too many concurrent triggers' }
 }
 
 async function deliver(

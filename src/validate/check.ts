@@ -34,13 +34,13 @@ type Verdict =
 export async function check(core: Core, req: CheckRequest, options: CheckOptions = {}): Promise<CheckResult> {
   const who = resolveUser(core.settings, req.user, req.realm)
   const audit: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
-  const fail = (reason: string): CheckResult => ({ value: false, audit: { ...audit, reason }, ...failDetail(core, policyQuery(who, req), reason) })
+  const fail = (reason: string): CheckResult => ({ value: false, audit: { ...audit, reason }, ...failDetail(core, policyQuery(core, who, req), reason) })
   try {
     const tokens = options.tokens ?? (await candidateTokens(core, who.login, who.realm, req.serial))
     audit.serial = tokens.map((t) => t.serial).join(',')
     if (tokens.length === 0) return fail(who.login === '' ? 'no user given' : 'user has no token')
     if (req.pass === undefined && !options.triggerWithoutPin) return fail("Missing parameter: 'pass'")
-    const query = policyQuery(who, req)
+    const query = policyQuery(core, who, req)
     const mode = core.settings.policies.otppin(query)
     if (mode === 'password') return fail('otppin=password needs a user resolver, which this release does not have')
 
@@ -57,7 +57,7 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
     if (verdicts.length === 0) return fail('no active token')
     return await conclude(core, req, query, verdicts, audit)
   } catch (err) {
-    return fail(describeError(err))
+    return { ...fail(describeError(err)), internalError: true }
   }
 }
 
@@ -78,12 +78,18 @@ async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode:
     if (outcome.ok) return { kind: 'success', token, pinLength: split.pin.length }
     if (outcome.reason === 'otp already used (counter moved)') return { kind: 'invalid', token, reason: outcome.reason }
   }
+  if (mode === 'ignore_pin' && split.otp !== '' && (await openChallenges(core, token, undefined)).length > 0) {
+    // LinOTP would treat this as a new challenge request, which (inside the blocking time) never
+    // counts a failure: OTP guessing would be unlimited. While a challenge is open it is a wrong answer.
+    return { kind: 'invalid', token, reason: 'wrong otp' }
+  }
   if (pinMatches(pass, token, mode, core.secrets)) return { kind: 'trigger', token }
   return { kind: 'invalid', token, reason: pinOk ? 'wrong otp' : 'wrong otp pin' }
 }
 
 async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdicts: Verdict[], audit: AuditFacts): Promise<CheckResult> {
-  const involved = verdicts.map((v) => v.token.serial)
+  // A locked token was skipped, not evaluated (§5): another token's success must not unlock it.
+  const involved = verdicts.filter((v) => v.kind !== 'locked').map((v) => v.token.serial)
   const successes = verdicts.filter((v) => v.kind === 'success')
   if (successes.length > 1) return rejected(core, query, audit, 'multiple token match error')
   const success = successes[0]
@@ -116,7 +122,7 @@ async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tok
   }
   const ok = outcomes.filter((o): o is [TokenRecord, Exclude<TriggerOutcome, { kind: 'failed' }>] => o[1].kind !== 'failed')
   const reasons = outcomes.map(([t, o]) => `${t.serial}: ${o.kind === 'failed' ? o.reason : o.kind === 'sent' ? `sms sent via ${o.provider}` : 'challenge already submitted'}`).join('; ')
-  if (ok.length === 0) return rejected(core, query, audit, reasons)
+  if (ok.length === 0) return { ...rejected(core, query, audit, reasons), internalError: true }
   const action = ok.some(([, o]) => o.kind === 'sent') ? 'challenge triggered' : 'challenge blocked'
   if (ok.length === 1) {
     const [token, outcome] = ok[0] as (typeof ok)[number]
@@ -129,7 +135,7 @@ async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tok
 }
 
 /** Decision 7: the follow-up SMS is sent exactly once, after the final success. */
-async function autoSms(core: Core, req: CheckRequest, query: PolicyQuery, token: TokenRecord): Promise<void> {
+export async function autoSms(core: Core, req: CheckRequest, query: PolicyQuery, token: TokenRecord): Promise<void> {
   if (!core.settings.policies.bool(query, 'autosms')) return
   const fresh = await core.store.tokens.get(token.serial)
   if (!fresh) return
@@ -145,8 +151,9 @@ function failDetail(core: Core, query: PolicyQuery, reason: string): { detail?: 
   return core.settings.policies.bool({ ...query, scope: 'authorization' }, 'detail_on_fail') ? { detail: { error: reason } } : {}
 }
 
-function policyQuery(who: { login: string; realm: string | null }, req: CheckRequest): PolicyQuery {
-  return { scope: 'authentication', user: who.login, ...(who.realm === null ? {} : { realm: who.realm }), ...(req.client === undefined ? {} : { client: req.client }) }
+/** Policy `time` conditions are evaluated on the injected clock, like every other timer. */
+function policyQuery(core: Core, who: { login: string; realm: string | null }, req: CheckRequest): PolicyQuery {
+  return { scope: 'authentication', now: new Date(core.clock.now()), user: who.login, ...(who.realm === null ? {} : { realm: who.realm }), ...(req.client === undefined ? {} : { client: req.client }) }
 }
 
 async function candidateTokens(core: Core, login: string, realm: string | null, serial: string | undefined): Promise<TokenRecord[]> {

@@ -7,7 +7,7 @@ import { describeError } from '../errors.js'
 import type { TokenRecord } from '../stores/types.js'
 import { pinMatches, splitPass } from '../tokens/pin.js'
 import { acceptOtp } from '../tokens/verify.js'
-import { check } from './check.js'
+import { autoSms, check } from './check.js'
 import type { AuditFacts, CheckRequest, CheckResult } from './types.js'
 import { resolveUser } from './user.js'
 
@@ -42,7 +42,7 @@ export interface CheckTResult {
 }
 
 /** `/validate/check_t`: OTP against a transaction id; each token checked with its owner. */
-export async function checkT(core: Core, pass: string, transactionId: string): Promise<CheckTResult> {
+export async function checkT(core: Core, pass: string, transactionId: string, client?: string): Promise<CheckTResult> {
   const audit: AuditFacts = { user: '', realm: '', serial: '', action: 'rejected', reason: '' }
   const challenges = await core.store.challenges.findOpen(transactionId, core.clock.now())
   if (challenges.length === 0) {
@@ -61,12 +61,15 @@ export async function checkT(core: Core, pass: string, transactionId: string): P
       Object.assign(audit, who, { reason: 'Failcounter exceeded' })
       continue
     }
-    const mode = core.settings.policies.otppin({ scope: 'authentication', user: token.user ?? '', ...(token.realm ? { realm: token.realm } : {}) })
+    const query = { scope: 'authentication' as const, now: new Date(core.clock.now()), user: token.user ?? '', ...(token.realm ? { realm: token.realm } : {}), ...(client ? { client } : {}) }
+    const mode = core.settings.policies.otppin(query)
     const split = splitPass(pass, token, mode, core.settings.config.bool('PrependPin'))
     const otp = pinMatches(split.pin, token, mode, core.secrets) ? split.otp : pass
     const outcome = await acceptOtp(core, token, otp, challenges.filter((c) => c.serial === serial))
     if (outcome.ok) {
       await core.store.tokens.resetFailcount([serial])
+      // Decision 7 / §1.9: check_t is an OTP verification like check; the follow-up goes out once.
+      await autoSms(core, {}, query, token)
       const value = { value: true, failcount: 0 }
       return { value, detail: { ...value, token_type: 'sms', serial }, audit: { ...who, action: 'authenticated', reason: '' } }
     }
@@ -100,15 +103,15 @@ export async function checkS(core: Core, req: CheckRequest): Promise<CheckSResul
       token = owned[0] as TokenRecord
     }
     const realm = token.realm ?? core.settings.defaultRealm
-    const query = { scope: 'authentication' as const, user: '', ...(realm ? { realm } : {}), ...(req.client ? { client: req.client } : {}) }
+    const query = { scope: 'authentication' as const, now: new Date(core.clock.now()), user: '', ...(realm ? { realm } : {}), ...(req.client ? { client: req.client } : {}) }
     const triggerWithoutPin = req.pass === undefined && req.challenge !== undefined && core.settings.policies.bool(query, 'trigger_sms')
     if (req.pass === undefined && !triggerWithoutPin) {
       return { status: false, value: false, audit: { ...audit, serial: token.serial, reason: 'Missing parameter: pass' } }
     }
     // Policies are evaluated for the pseudo-user: pass no user, only the token's realm.
     const result = await check(core, { ...req, user: undefined, realm }, { tokens: [token], triggerWithoutPin })
-    if (result.audit.reason.includes('could not be sent')) return { ...result, status: false, value: false }
-    return { ...result, status: true }
+    // LinOTP: check_s signals internal errors (including an SMS that could not be sent) with status false.
+    return { ...result, status: result.internalError !== true }
   } catch (err) {
     return { status: false, value: false, audit: { ...audit, reason: describeError(err) } }
   }

@@ -26,6 +26,8 @@ export interface CheckResult {
   readonly detail?: Record<string, unknown>
   /** The challenge created or still open, when the answer is a challenge. */
   readonly challenge?: ChallengeReply
+  /** The request failed for an internal reason (exception, SMS not sent), not a wrong answer. */
+  readonly internalError?: boolean
   readonly audit: AuditFacts
 }
 
