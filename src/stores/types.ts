@@ -77,7 +77,10 @@ export interface ChallengeRecord {
   /** HOTP counter of the OTP this challenge delivered. */
   readonly counter: number
   readonly createdAt: number
-  /** After this instant the challenge (and its OTP) is dead: provider Timeout (Decision 1). */
+  /**
+   * Last instant the challenge (and its OTP) is alive: open while `now <= expiresAt`
+   * (provider Timeout, Decision 1).
+   */
   readonly expiresAt: number
   /** Provider that delivered it (for audit). Empty while sending. */
   readonly provider: string
@@ -86,7 +89,7 @@ export interface ChallengeRecord {
 export interface ChallengeStore {
   /** Inserts a challenge. Rejects with `ERR_OTP_STORE` when the transaction id exists (atomic). */
   create(challenge: ChallengeRecord): Promise<void>
-  /** Open (not expired at `now`) challenges of a token, newest first. */
+  /** Open (`now <= expiresAt`) challenges of a token, newest first (ties: higher id first). */
   listOpen(serial: string, now: number): Promise<ChallengeRecord[]>
   /**
    * Open challenges whose id is `transactionId` or, for a base id, `transactionId.NN`; a sub id
@@ -95,12 +98,14 @@ export interface ChallengeStore {
   findOpen(transactionId: string, now: number): Promise<ChallengeRecord[]>
   /**
    * Removes one challenge. Returns true for exactly one of several concurrent callers; false when
-   * it was already consumed or never existed.
+   * it was already consumed or never existed. It does not judge expiry (a backend may already
+   * have dropped an expired one, another may not): callers find the challenge with `findOpen` or
+   * `listOpen` first and use `consume` only to settle races.
    */
   consume(transactionId: string): Promise<boolean>
   /** Removes every challenge of a token (after a success, or when the token is removed). */
   removeForToken(serial: string): Promise<void>
-  /** Deletes expired challenges; returns how many. */
+  /** Deletes challenges with `expiresAt < now`; returns how many. */
   purgeExpired(now: number): Promise<number>
 }
 
