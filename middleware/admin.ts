@@ -4,20 +4,27 @@
  */
 import { Router, type RequestHandler } from 'express'
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { OtpError, ParameterError } from '../src/errors.js'
+import { OtpError, ParameterError, invalidOption } from '../src/errors.js'
 import { parseProviderTimeout } from '../src/settings/providers.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 import { envelope, errorEnvelope, param, parseParams, required, type Params } from './http.js'
 
 export interface AdminOptions {
-  /** Bearer token admins must present. Empty or absent: admin API answers 404. */
+  /** Bearer token admins must present, at least 16 characters. Empty or absent: admin API answers 404. */
   readonly token?: string | undefined
 }
 
-/** Builds the admin router. */
+/** Shortest admin token accepted anywhere. */
+export const MIN_ADMIN_TOKEN = 16
+
+/**
+ * Builds the admin router.
+ * @throws TypeError `ERR_OTP_INVALID_OPTION` for a token shorter than {@link MIN_ADMIN_TOKEN}.
+ */
 export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
   const router = Router()
   if (!options.token) return router
+  if (options.token.length < MIN_ADMIN_TOKEN) throw invalidOption('token', `the admin token needs at least ${MIN_ADMIN_TOKEN} characters`)
   const guard = bearer(options.token)
   router.use(['/admin', '/system'], guard, parseParams())
   const p = (req: { smsOtpParams?: Params | undefined }): Params => req.smsOtpParams ?? {}

@@ -82,6 +82,7 @@ export function isOtpError(err: unknown, code?: OtpErrorCode): err is OtpError {
 
 /** A short description of any thrown value, safe for audit lines (no stack, bounded length). */
 export function describeError(err: unknown): string {
-  const text = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err)
+  // Our own errors speak for themselves; foreign ones keep their class name as a hint.
+  const text = err instanceof OtpError || (err instanceof Error && err.name === 'Error') ? err.message : err instanceof Error ? `${err.name}: ${err.message}` : String(err)
   return text.length > 300 ? `${text.slice(0, 297)}...` : text
 }

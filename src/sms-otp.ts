@@ -34,7 +34,7 @@ export interface SmsOtpOptions {
   readonly clock?: Clock
   /** A pino-compatible logger. @default silent */
   readonly logger?: Logger
-  /** Receives one record per validate request. @default logged at info level with `audit: true` */
+  /** Receives one record per validate request. @default logged at info level as `{ audit: record }` */
   readonly audit?: (record: AuditRecord) => void
   /** Provider classes. @default HttpSMSProvider and FileSMSProvider */
   readonly registry?: ProviderRegistry

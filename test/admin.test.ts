@@ -16,6 +16,10 @@ describe('admin API authentication', () => {
     }
   })
 
+  it('an admin token shorter than 16 characters is a programming error', async () => {
+    await assert.rejects(startHarness({ adminToken: 'short-token' }), (e: unknown) => (e as { code?: string }).code === 'ERR_OTP_INVALID_OPTION')
+  })
+
   let h: Harness
   before(async () => {
     h = await startHarness()

@@ -186,7 +186,9 @@ describe('sidecar config file', () => {
     ['an unknown class', JSON.stringify({ providers: [{ name: 'gw', class: 'PigeonSMSProvider', config: {} }] }), /Unknown provider class/],
     ['an unknown policy action', JSON.stringify({ policies: [{ name: 'p', scope: 'authentication', action: 'fly' }] }), /unknown action 'fly'/],
     ['a token with a bad phone', JSON.stringify({ tokens: [{ serial: 'T1', user: 'a', phone: 'abc' }] }), /tokens: T1: phone/],
-    ['a bad config key value', JSON.stringify({ config: { SMSBlockingTimeout: 'x' } }), /SMSBlockingTimeout/],
+    ['a bad config key value', JSON.stringify({ config: { SMSBlockingTimeout: 'x' } }), /config: config key SMSBlockingTimeout/],
+    ['a provider key among the config keys', JSON.stringify({ config: { SMSProviderConfig: '{}' } }), /config: config key SMSProviderConfig: use \/system\/setProvider/],
+    ['a short admin token', JSON.stringify({ adminToken: 'short' }), /: adminToken: at least 16 characters$/],
   ]
   for (const [label, text, message] of files) {
     it(`refuses ${label} with a message naming the problem`, async () => {

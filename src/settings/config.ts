@@ -32,6 +32,8 @@ export type KnownConfigKey = keyof typeof CONFIG_KEYS
 
 /** Keys that only hold provider definitions (legacy `imported_default`) and are validated there. */
 export const LEGACY_PROVIDER_KEYS = ['SMSProvider', 'SMSProviderConfig'] as const
+/** Config keys written only through the provider operations. */
+export const PROVIDER_KEYS = [...LEGACY_PROVIDER_KEYS, 'Provider.Default.sms_provider'] as const
 
 const MAX_KEY = 128
 const MAX_VALUE = 64 * 1024
@@ -46,6 +48,9 @@ export function checkConfigEntry(key: string, value: string): string | undefined
     throw new ConfigError(`config key ${JSON.stringify(key.slice(0, MAX_KEY))}: only letters, digits and _ . : - are allowed (at most ${MAX_KEY})`)
   }
   if (value.length > MAX_VALUE) throw new ConfigError(`config key ${key}: value longer than ${MAX_VALUE} characters`)
+  if ((PROVIDER_KEYS as readonly string[]).includes(key)) {
+    throw new ConfigError(`config key ${key}: use /system/setProvider or setDefaultProvider`)
+  }
   const spec = (CONFIG_KEYS as Record<string, KeySpec>)[key]
   if (spec === undefined) return undefined
   if (spec.type === 'int') {

@@ -11,7 +11,7 @@ import { checkProviderRecord, loadProvider, type LoadedProvider } from '../provi
 import type { ProviderRegistry } from '../providers/registry.js'
 import type { ProviderRecord } from '../providers/types.js'
 import type { SettingsKind, SettingsStore } from '../stores/types.js'
-import { ConfigView, LEGACY_PROVIDER_KEYS, checkConfigEntry } from './config.js'
+import { ConfigView, PROVIDER_KEYS, checkConfigEntry } from './config.js'
 import {
   DEFAULT_POINTER, IMPORTED_DEFAULT, checkProviderName, decodeProvider, encodeProvider, legacyProvider, legacyProviderWrites,
 } from './providers.js'
@@ -113,9 +113,6 @@ export class Settings {
     const ops: Op[] = []
     const warnings: string[] = []
     for (const [key, value] of Object.entries(entries)) {
-      if ((LEGACY_PROVIDER_KEYS as readonly string[]).includes(key) || key === DEFAULT_POINTER) {
-        throw new ConfigError(`config key ${key}: use /system/setProvider or setDefaultProvider`)
-      }
       const warning = checkConfigEntry(key, value)
       if (warning !== undefined) warnings.push(warning)
       ops.push({ kind: 'config', name: key, value })
@@ -125,7 +122,7 @@ export class Settings {
   }
 
   async deleteConfig(key: string): Promise<boolean> {
-    if ((LEGACY_PROVIDER_KEYS as readonly string[]).includes(key) || key === DEFAULT_POINTER) {
+    if ((PROVIDER_KEYS as readonly string[]).includes(key)) {
       throw new ConfigError(`config key ${key}: use /system/delProvider or setDefaultProvider`)
     }
     if (!this.#configMap.has(key)) return false

@@ -19,7 +19,7 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String)
 
 const schema = z
   .object({
-    adminToken: z.string().min(16, 'adminToken: at least 16 characters').optional(),
+    adminToken: z.string().min(16, 'at least 16 characters').optional(),
     realms: z.array(z.object({ name: z.string(), default: z.boolean().optional() }).strict()).default([]),
     providers: z
       .array(

@@ -11,6 +11,7 @@ import { ConfigError, describeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { createSmsOtp, type SmsOtp } from '../sms-otp.js'
 import { createSqliteStore } from '../stores/sqlite.js'
+import { MIN_ADMIN_TOKEN } from '../../middleware/admin.js'
 import { createSidecar } from './app.js'
 import { applyConfig, readConfigFile, type SidecarConfig } from './config-file.js'
 import { demoConfig } from './demo.js'
@@ -47,6 +48,8 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
   const logger: Logger = options.logger ?? pino({ name: 'sms-otp', level: env.LOG_LEVEL ?? 'info' })
   const dataDir = resolve(options.dataDir ?? './data')
   const config: SidecarConfig | undefined = options.configFile ? await readConfigFile(options.configFile) : options.demo ? demoConfig(dataDir) : undefined
+  const configured = env.SMS_OTP_ADMIN_TOKEN || config?.adminToken
+  if (configured !== undefined && configured.length < MIN_ADMIN_TOKEN) throw new ConfigError(`SMS_OTP_ADMIN_TOKEN: at least ${MIN_ADMIN_TOKEN} characters`)
   const secrets = new Secrets(await loadMasterKey(join(dataDir, 'sms-otp.key'), env))
   const store = createSqliteStore({ path: options.db ?? join(dataDir, 'sms-otp.db') })
   const otp = await createSmsOtp({ store, secrets, logger })
@@ -58,11 +61,6 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
   } catch (err) {
     await otp.close()
     throw err
-  }
-  const configured = env.SMS_OTP_ADMIN_TOKEN || config?.adminToken
-  if (configured !== undefined && configured.length < 16) {
-    await otp.close()
-    throw new ConfigError('SMS_OTP_ADMIN_TOKEN: at least 16 characters')
   }
   const adminTokenGenerated = configured === undefined && options.demo === true
   const adminToken = configured ?? (adminTokenGenerated ? randomBytes(18).toString('base64url') : undefined)
