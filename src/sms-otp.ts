@@ -13,6 +13,10 @@ import { Failover, type BackoffOptions } from './providers/failover.js'
 import { FileSmsProviderClass } from './providers/file.js'
 import { HttpSmsProviderClass } from './providers/http.js'
 import { ProviderRegistry } from './providers/registry.js'
+import { RestSmsProviderClass } from './providers/rest.js'
+import { SmppSmsProviderClass } from './providers/smpp.js'
+import { SmtpSmsProviderClass } from './providers/smtp.js'
+import { DeviceSmsProviderClass } from './providers/device.js'
 import { Settings } from './settings/index.js'
 import { createMemoryStore } from './stores/memory.js'
 import type { Store } from './stores/types.js'
@@ -36,15 +40,21 @@ export interface SmsOtpOptions {
   readonly logger?: Logger
   /** Receives one record per validate request. @default logged at info level as `{ audit: record }` */
   readonly audit?: (record: AuditRecord) => void
-  /** Provider classes. @default HttpSMSProvider and FileSMSProvider */
+  /** Provider classes. @default {@link defaultRegistry}: Http, Rest, SMPP, Smtp, Device and File */
   readonly registry?: ProviderRegistry
   /** Provider back-off after `unavailable`. @default 30 s doubling to 2 h */
   readonly backoff?: BackoffOptions
 }
 
-/** The registry with every provider class this build ships. */
+/** The registry with every provider class this build ships: LinOTP's five and FileSMSProvider. */
 export function defaultRegistry(): ProviderRegistry {
-  return new ProviderRegistry().register(HttpSmsProviderClass).register(FileSmsProviderClass)
+  return new ProviderRegistry()
+    .register(HttpSmsProviderClass)
+    .register(RestSmsProviderClass)
+    .register(SmppSmsProviderClass)
+    .register(SmtpSmsProviderClass)
+    .register(DeviceSmsProviderClass)
+    .register(FileSmsProviderClass)
 }
 
 /** The engine's public face. */

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test'
 import { ConfigError } from '../src/errors.js'
 import { maskPhone } from '../src/phone/mask.js'
 import { silentLogger, type Logger } from '../src/logger.js'
-import { createDispatcher, digestAuthorization, httpRequest, parseAuthChallenges } from '../src/providers/http-client.js'
+import { createDispatcher, httpRequest } from '../src/providers/http-client.js'
+import { digestAuthorization, parseAuthChallenges } from '../src/providers/http-digest.js'
 import { HttpSmsProviderClass, type HttpOptions } from '../src/providers/http.js'
 import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types.js'
 import { startGateway, type Gateway, type GatewayBehaviour } from './helpers/gateway.js'
@@ -586,7 +587,7 @@ describe('HttpSMSProvider config parsing', () => {
 
   it('refuses a bad AUTH_TYPE, PROXY, or clashing key names', () => {
     assertConfigError(() => parse({ URL: 'http://h/', USERNAME: 'a', PASSWORD: 'b', AUTH_TYPE: 'ntlm' }), "AUTH_TYPE: must be basic or digest, got 'ntlm'")
-    assertConfigError(() => parse({ URL: 'http://h/', PROXY: 'socks5://p:1080' }), /unsupported proxy scheme socks5:/)
+    assertConfigError(() => parse({ URL: 'http://h/', PROXY: 'socks4://p:1080' }), /unsupported proxy scheme socks4:/)
     assertConfigError(() => parse({ URL: 'http://h/', PROXY: { ftp: 'http://p:1' } }), /^PROXY\.ftp/)
     assertConfigError(() => parse({ URL: 'http://h/', PROXY: 7 }), /^PROXY:/)
     assertConfigError(() => parse({ URL: 'http://h/', SMS_TEXT_KEY: 'phone' }), /must differ/)

@@ -14,16 +14,9 @@ import type { Dispatcher } from 'undici'
 import { ConfigError } from '../errors.js'
 import { maskPhone } from '../phone/mask.js'
 import { configString, configStringMap, configTimeoutPair } from './config-values.js'
-import {
-  createDispatcher,
-  httpRequest,
-  HttpRequestError,
-  loadServerCertificate,
-  parseProxy,
-  type HttpAuth,
-  type ProxyConfig,
-  type TlsTrust,
-} from './http-client.js'
+import { createDispatcher, httpRequest, type HttpAuth } from './http-client.js'
+import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig, type TlsTrust } from './http-config.js'
+import { HttpRequestError } from './http-errors.js'
 import type { ProviderClass, SendResult, SmsProvider } from './types.js'
 
 /** The one reply rule that applies (LinOTP precedence), or the HTTP status when none is set. */
@@ -56,9 +49,6 @@ const KNOWN_KEYS = new Set([
   'RETURN_FAIL_REGEX', 'RETURN_SUCCESS', 'RETURN_FAIL', 'PREFERRED_HTTPLIB', 'MSISDN', 'SUPPRESS_PREFIX',
 ])
 const DEFAULT_TIMEOUT = { connectMs: 5000, readMs: 5000 }
-/** Headers undici manages itself or refuses; setting them from config would break the request. */
-const FORBIDDEN_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer'])
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 function parse(config: Record<string, unknown>, warn: (message: string) => void): HttpOptions {
   for (const key of Object.keys(config)) {
@@ -70,17 +60,7 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
   // URL and credentials in its userinfo
   const rawUrl = configString(config, 'URL')?.trim()
   if (rawUrl === undefined || rawUrl === '') throw new ConfigError(`missing required key 'URL'`)
-  let url: URL
-  try {
-    url = new URL(rawUrl)
-  } catch {
-    throw new ConfigError('URL: not a valid URL')
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('URL: must be an http or https URL')
-  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(rawUrl)?.[1]
-  url.username = ''
-  url.password = ''
-  url.hash = ''
+  const url = parseGatewayUrl(rawUrl)
 
   const method = (configString(config, 'HTTP_Method') ?? 'POST').trim().toUpperCase()
   if (method !== 'GET' && method !== 'POST') {
@@ -102,11 +82,9 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
   // Authentication: USERNAME/PASSWORD, else the URL's userinfo (LinOTP)
   let username = configString(config, 'USERNAME')
   let password = configString(config, 'PASSWORD')
-  if (username === undefined && password === undefined && userinfo !== undefined) {
-    const colon = userinfo.indexOf(':')
-    if (colon < 0) throw new ConfigError('URL: credentials in the URL must have the form user:password@host')
-    username = decodeURIComponent(userinfo.slice(0, colon))
-    password = decodeURIComponent(userinfo.slice(colon + 1))
+  if (username === undefined && password === undefined && url.credentials !== undefined) {
+    username = url.credentials.username
+    password = url.credentials.password
   }
   const authType = (configString(config, 'AUTH_TYPE') ?? '').trim().toLowerCase() || 'basic'
   if (authType !== 'basic' && authType !== 'digest') {
@@ -115,24 +93,15 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
   let auth: HttpAuth | undefined
   if (username !== undefined && username !== '' && password !== undefined) {
     auth = Object.freeze({ username, password, type: authType })
-    if (url.protocol === 'http:' && authType === 'basic') warn('basic authentication over plain http sends the password in clear text')
+    if (url.href.startsWith('http:') && authType === 'basic') warn('basic authentication over plain http sends the password in clear text')
   } else if (username !== undefined && username !== '') {
     warn('USERNAME without PASSWORD: requests are sent without authentication')
   }
 
   const proxy = parseProxy(config.PROXY)
 
-  const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(configStringMap(config, 'HEADERS'))) {
-    const lower = name.toLowerCase()
-    if (!TOKEN.test(name)) throw new ConfigError(`HEADERS: '${name}' is not a valid header name`)
-    if (/[\r\n\0]/.test(value)) throw new ConfigError(`HEADERS.${name}: value must not contain line breaks`)
-    if (FORBIDDEN_HEADERS.has(lower)) throw new ConfigError(`HEADERS.${name}: this header is managed by the HTTP client`)
-    if (lower === 'proxy-authorization') throw new ConfigError('HEADERS.Proxy-Authorization: put the proxy credentials into the PROXY URL')
-    if (lower in headers) throw new ConfigError(`HEADERS: '${name}' is given twice`)
-    if (lower === 'authorization' && auth !== undefined) warn('HEADERS.Authorization is replaced by the configured USERNAME/PASSWORD')
-    headers[lower] = value
-  }
+  const headers = configHeaders(config)
+  if ('authorization' in headers && auth !== undefined) warn('HEADERS.Authorization is replaced by the configured USERNAME/PASSWORD')
 
   const tls = loadServerCertificate(config.SERVER_CERTIFICATE)
   if (!tls.rejectUnauthorized) warn('SERVER_CERTIFICATE is false: the gateway certificate is not verified')

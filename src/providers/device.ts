@@ -1,0 +1,128 @@
+/**
+ * LinOTP's DeviceSMSProvider: SMS through a phone or GSM modem attached to this machine, in one
+ * of two modes picked by the config keys:
+ * - `CONFIGFILE` → gnokii mode (LinOTP's way, spec §3.6): the gnokii program does the talking.
+ * - `PORT` → native mode: AT commands straight to the modem over `serialport`.
+ *
+ * Deviations from LinOTP, on purpose:
+ * - A missing or unreadable CONFIGFILE is a config error at load (LinOTP fails every send).
+ * - The phone number must be `+` and digits (separators removed) before it goes into gnokii's
+ *   argument vector or an AT command; anything else is rejected without starting anything.
+ * - gnokii exit codes that mean "phone unreachable" (and a hung gnokii) are `unavailable`, so the
+ *   next provider is tried; other non-zero codes are `rejected` (LinOTP: every failure is false).
+ */
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { ConfigError } from '../errors.js'
+import { configInt, configString } from './config-values.js'
+import { configSeconds } from './device-common.js'
+import { createGnokiiProvider, type GnokiiOptions } from './device-gnokii.js'
+import { createModemProvider, type ModemOptions } from './device-modem.js'
+import type { ProviderClass, SmsProvider } from './types.js'
+
+export type { GnokiiOptions } from './device-gnokii.js'
+export type { ModemOptions } from './device-modem.js'
+
+/** Parsed DeviceSMSProvider options: one of the two modes. */
+export type DeviceOptions = GnokiiOptions | ModemOptions
+
+const COMMON_KEYS = ['SMSC', 'TIMEOUT', 'timeout', 'MSISDN', 'SUPPRESS_PREFIX']
+const GNOKII_KEYS = new Set([...COMMON_KEYS, 'CONFIGFILE', 'GNOKII'])
+const NATIVE_KEYS = new Set([...COMMON_KEYS, 'PORT', 'BAUDRATE', 'PIN', 'SEND_TIMEOUT', 'MODE'])
+const MODE_HELP = "set CONFIGFILE (gnokii mode: the gnokii program sends) or PORT (native mode: AT commands to a serial modem), not both"
+const NUMBER = /^\+?[0-9]{3,20}$/
+
+function parse(config: Record<string, unknown>, warn: (message: string) => void): DeviceOptions {
+  const configFile = configString(config, 'CONFIGFILE')?.trim()
+  const port = configString(config, 'PORT')?.trim()
+  const hasFile = configFile !== undefined && configFile !== ''
+  const hasPort = port !== undefined && port !== ''
+  if (hasFile === hasPort) throw new ConfigError(`${hasFile ? 'both CONFIGFILE and PORT given' : 'missing CONFIGFILE or PORT'}: ${MODE_HELP}`)
+
+  const known = hasFile ? GNOKII_KEYS : NATIVE_KEYS
+  for (const key of Object.keys(config)) {
+    if (known.has(key)) continue
+    if (key === 'Timeout') warn(`'Timeout' in the config is ignored: the device timeout key is 'TIMEOUT' (the provider Timeout is the OTP validity)`)
+    else if (GNOKII_KEYS.has(key) || NATIVE_KEYS.has(key)) warn(`'${key}' belongs to ${hasFile ? 'native (PORT)' : 'gnokii (CONFIGFILE)'} mode and is ignored`)
+    else warn(`unknown key '${key}' ignored`)
+  }
+  if (config.TIMEOUT !== undefined && config.timeout !== undefined) warn(`both 'TIMEOUT' and 'timeout' given: 'TIMEOUT' is used`)
+  const timeoutKey = config.TIMEOUT !== undefined ? 'TIMEOUT' : 'timeout'
+
+  const smsc = configString(config, 'SMSC')?.replace(/[ ()./-]/g, '')
+  // SMSC goes into gnokii's argv and into AT+CSCA="…": digits only, so it can carry nothing else.
+  if (smsc !== undefined && smsc !== '' && !NUMBER.test(smsc)) throw new ConfigError('SMSC: must be an optional + followed by 3 to 20 digits')
+  const smscValue = smsc === '' ? undefined : smsc
+
+  if (hasFile) return Object.freeze(parseGnokii(config, configFile, smscValue, timeoutKey, warn))
+  return Object.freeze(parseNative(config, port as string, smscValue, timeoutKey))
+}
+
+function parseGnokii(config: Record<string, unknown>, file: string, smsc: string | undefined, timeoutKey: string, warn: (m: string) => void): GnokiiOptions {
+  const configFile = resolve(file)
+  try {
+    if (!statSync(configFile).isFile()) throw new ConfigError(`CONFIGFILE: '${configFile}' is not a file`)
+    accessSync(configFile, constants.R_OK)
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(`CONFIGFILE: cannot read '${configFile}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, undefined, err)
+  }
+  checkGnokiirc(configFile, warn)
+  const binary = configString(config, 'GNOKII')?.trim() || 'gnokii'
+  if (binary.includes('/')) {
+    try {
+      accessSync(binary, constants.X_OK)
+    } catch {
+      warn(`GNOKII: '${binary}' is not an executable file now; sends report unavailable until it is`)
+    }
+  }
+  return { mode: 'gnokii', configFile, smsc, binary, timeoutMs: configSeconds(config, timeoutKey, 60) }
+}
+
+/**
+ * gnokii copies `port` into a 32-byte buffer (GN_DEVICE_NAME_MAX_LENGTH): a longer path is cut
+ * and gnokii fails with "Telephone interface init failed" on every send. Say so at load.
+ */
+function checkGnokiirc(file: string, warn: (m: string) => void): void {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    return // statSync/accessSync above already passed; a race here is reported by gnokii itself
+  }
+  const port = /^\s*port\s*=\s*(.*?)\s*$/m.exec(text)?.[1]
+  if (port === undefined) warn(`CONFIGFILE: no 'port =' line found in '${file}'`)
+  else if (port.length > 31) warn(`CONFIGFILE: gnokii cuts the port path '${port}' to 31 characters; use a shorter path or symlink`)
+}
+
+function parseNative(config: Record<string, unknown>, port: string, smsc: string | undefined, timeoutKey: string): ModemOptions {
+  // eslint-disable-next-line no-control-regex -- a device path with control characters is a mistake
+  if (/[\x00-\x1f]/.test(port)) throw new ConfigError('PORT: must be a device path such as /dev/ttyUSB0')
+  const pin = configString(config, 'PIN')?.trim()
+  // Never echo the PIN in the message.
+  if (pin !== undefined && pin !== '' && !/^[0-9]{4,8}$/.test(pin)) throw new ConfigError('PIN: must be 4 to 8 digits')
+  const mode = (configString(config, 'MODE') ?? 'auto').trim().toLowerCase()
+  if (mode !== 'auto' && mode !== 'text' && mode !== 'pdu') throw new ConfigError(`MODE: must be auto, text or pdu, got ${JSON.stringify(configString(config, 'MODE'))}`)
+  const timeoutMs = configSeconds(config, timeoutKey, 10)
+  return {
+    mode: 'native',
+    port,
+    baudRate: configInt(config, 'BAUDRATE', 50, 4_000_000) ?? 115200,
+    pin: pin === '' ? undefined : pin,
+    smsc,
+    timeoutMs,
+    // The network round trip after Ctrl-Z takes far longer than a local command.
+    sendTimeoutMs: configSeconds(config, 'SEND_TIMEOUT', Math.max(60, timeoutMs / 1000)),
+    format: mode,
+  }
+}
+
+/** The DeviceSMSProvider class (gnokii or native mode, chosen by the config). */
+export const DeviceSmsProviderClass: ProviderClass<DeviceOptions> = {
+  id: 'DeviceSMSProvider',
+  parse,
+  create(options, ctx): SmsProvider {
+    const log = ctx.logger.child({ class: 'DeviceSMSProvider', mode: options.mode })
+    return options.mode === 'gnokii' ? createGnokiiProvider(options, log) : createModemProvider(options, log)
+  },
+}
