@@ -19,6 +19,7 @@ import { ProviderRegistry } from '../src/providers/registry.js'
 import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types.js'
 import { recordingLogger } from './helpers/harness.js'
 import { decodeSubmit, missingTools, startModem, type ScriptedModem } from './helpers/modem.js'
+import { classForms } from './helpers/product-examples.js'
 
 const PHONE = '+491701234567'
 const OTP = '493817'
@@ -648,7 +649,7 @@ describe('DeviceSMSProvider gnokii mode: process handling (stand-in gnokii)', ()
 })
 
 describe('DeviceSMSProvider through the loader', () => {
-  const FORMS = ['DeviceSMSProvider', 'smsprovider.DeviceSMSProvider', 'smsprovider.DeviceSMSProvider.DeviceSMSProvider', 'linotp.provider.smsprovider.DeviceSMSProvider', 'linotp.provider.smsprovider.DeviceSMSProvider.DeviceSMSProvider']
+  const FORMS = classForms('DeviceSMSProvider')
   const registry = new ProviderRegistry().register(DeviceSmsProviderClass)
 
   it('the product document example {"CONFIGFILE": …} loads under every class-name form and delivers', { skip: noGnokii }, async () => {

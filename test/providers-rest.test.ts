@@ -18,41 +18,15 @@ import { startGateway, type Gateway, type GatewayBehaviour } from './helpers/gat
 import { recordingLogger } from './helpers/harness.js'
 import { startProxy, type ForwardProxy } from './helpers/proxy.js'
 import { createTestPki, type TestPki } from './helpers/tls.js'
+import { CLX_EXAMPLE, SWISSCOM_EXAMPLE, point } from './helpers/product-examples.js'
 
 const PHONE = '+41791234567'
 const OTP = '123456'
 const MSG: SmsMessage = { phone: PHONE, text: OTP, transactionId: 'tx-1' }
 
-/** The product document's Swisscom example, as users paste it; only the URL is replaced. */
-const swisscomConfig = (url: string) => `{"URL":"${url}",
-"PAYLOAD": {
-  "destination_addr": "<phone>",
-  "source_addr":"123456",
-  "short_message": "Your OTP is: <message>",
-  "source_addr_ton":6,
-  "source_addr_npi":0,
-  "dest_addr_ton":1,
-  "dest_addr_npi":1},
-"SMS_TEXT_KEY":"short_message",
-"SMS_PHONENUMBER_KEY":"destination_addr",
-"PASSWORD": "SECRET",
-"USERNAME":"123456"
-}`
-
-/** The product document's CLX Communications example; only the URL is replaced. */
-const clxConfig = (url: string) => `{"URL": "${url}",
-"PAYLOAD": {
-"to": ["<phone>"],
-"from": "123456789",
-"body":"Your OTP is: <message>"
-},
-"HEADERS": {
-"Authorization": "Bearer e215354ab28041daa3cbf2f11cbd1257",
-"Content-Type": "application/json"
-},
-"SMS_TEXT_KEY": "body",
-"SMS_PHONENUMBER_KEY": "to"
-}`
+/** The product document's examples, as users paste them; only the URL is replaced. */
+const swisscomConfig = (url: string) => point(SWISSCOM_EXAMPLE, [['https://messagingproxy.swisscom.ch:4300/rest/1.0.0/submit_sm/123456', url]])
+const clxConfig = (url: string) => point(CLX_EXAMPLE, [['https://api.clxcommunications.com/xms/v1/customer27421/batches', url]])
 
 const SWISSCOM_BODY = JSON.stringify({
   destination_addr: PHONE,

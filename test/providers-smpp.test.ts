@@ -14,21 +14,14 @@ import { SmppClient } from '../src/providers/smpp-session.js'
 import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types.js'
 import { recordingLogger } from './helpers/harness.js'
 import { SMSC_PASSWORD, SMSC_SYSTEM_ID, startSmsc, type RecordedSubmit, type Smsc } from './helpers/smsc.js'
+import { SMPP_EXAMPLE } from './helpers/product-examples.js'
 
 const PHONE = '+491701234567'
 const OTP_TEXT = 'Your OTP: 123456'
 const MSG: SmsMessage = { phone: PHONE, text: OTP_TEXT, transactionId: 'tx-1' }
 
 /** The product document's example, verbatim (placeholders and trailing comma included). */
-const PRODUCT_EXAMPLE = `{ "server":"smpp-server",
-  "port":"smmp-port",
-  "system_id":"login-name",
-  "system_type":"",
-  "password":"password",
-  "source_addr":"displayed-source-address",
-  "source_addr_npi":"0",
-  "source_addr_ton":"5",
-}`
+const PRODUCT_EXAMPLE = SMPP_EXAMPLE
 
 let smsc: Smsc
 const providers: Array<{ close?(): Promise<void> }> = []

@@ -12,6 +12,7 @@ import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types
 import { recordingLogger } from './helpers/harness.js'
 import { freePort, parseMail, startSilentServer, startSmtpServer, type SmtpTestServer } from './helpers/smtp-server.js'
 import { createTestPki, type TestPki } from './helpers/tls.js'
+import { classForms } from './helpers/product-examples.js'
 
 const PHONE = '+491701234567'
 const TEXT = 'Your OTP: 736251'
@@ -598,7 +599,7 @@ describe('SmtpSMSProvider config parsing', () => {
 })
 
 describe('SmtpSMSProvider through the loader', () => {
-  const FORMS = ['SmtpSMSProvider', 'smsprovider.SmtpSMSProvider', 'smsprovider.SmtpSMSProvider.SmtpSMSProvider', 'linotp.provider.smsprovider.SmtpSMSProvider', 'linotp.provider.smsprovider.SmtpSMSProvider.SmtpSMSProvider']
+  const FORMS = classForms('SmtpSMSProvider')
   const registry = new ProviderRegistry().register(SmtpSmsProviderClass)
 
   it('the product document example loads under every class-name form and delivers', async () => {

@@ -20,6 +20,7 @@ import { recordingLogger } from './helpers/harness.js'
 import { startProxy, type ForwardProxy } from './helpers/proxy.js'
 import { startSocksServer, type SocksServer } from './helpers/socks-server.js'
 import { createTestPki, type TestPki } from './helpers/tls.js'
+import { SWISSCOM_EXAMPLE, classForms, point } from './helpers/product-examples.js'
 
 const PHONE = '+41791234567'
 const OTP = '123456'
@@ -369,28 +370,14 @@ describe('SOCKS failures are unavailable with a reason naming the proxy step', (
 describe('SOCKS with the product document example', () => {
   /** The Swisscom example plus the document's socks PROXY line (double quotes), pointed at loopback. */
   const example = (url: string, port: number, quote = '"') =>
-    `{"URL":"${url}",
-"PAYLOAD": {
-  "destination_addr": "<phone>",
-  "source_addr":"123456",
-  "short_message": "Your OTP is: <message>",
-  "source_addr_ton":6,
-  "source_addr_npi":0,
-  "dest_addr_ton":1,
-  "dest_addr_npi":1},
-"SMS_TEXT_KEY":"short_message",
-"SMS_PHONENUMBER_KEY":"destination_addr",
-"PASSWORD": "SECRET",
-"USERNAME":"123456",
-"PROXY" : { ${quote}http${quote}: ${quote}socks5://user:pass@127.0.0.1:${port}${quote}, ${quote}https${quote}: ${quote}socks5://user:pass@127.0.0.1:${port}${quote} }
-}`
-  const CLASS_FORMS = [
-    'RestSMSProvider',
-    'smsprovider.RestSMSProvider',
-    'smsprovider.RestSMSProvider.RestSMSProvider',
-    'linotp.provider.smsprovider.RestSMSProvider',
-    'linotp.provider.smsprovider.RestSMSProvider.RestSMSProvider',
-  ]
+    point(SWISSCOM_EXAMPLE, [
+      ['https://messagingproxy.swisscom.ch:4300/rest/1.0.0/submit_sm/123456', url],
+      [
+        '"USERNAME":"123456"\n}',
+        `"USERNAME":"123456",\n"PROXY" : { ${quote}http${quote}: ${quote}socks5://user:pass@127.0.0.1:${port}${quote}, ${quote}https${quote}: ${quote}socks5://user:pass@127.0.0.1:${port}${quote} }\n}`,
+      ],
+    ])
+  const CLASS_FORMS = classForms('RestSMSProvider')
 
   it('loads under every class-name form and delivers through the SOCKS proxy, logging no secret', async () => {
     const proxy = await startSocksServer({ username: 'user', password: 'pass' })

@@ -306,3 +306,19 @@ function decode(bytes: Buffer, contentType: string | string[] | undefined): stri
   }
   return new TextDecoder('utf-8').decode(bytes)
 }
+
+/**
+ * The one pooled dispatcher of an HTTP-based provider, with an idempotent close. Builds the pool
+ * only; sockets are opened by the first request.
+ */
+export function providerTransport(opts: DispatcherOptions): { readonly dispatcher: Dispatcher; close(): Promise<void> } {
+  const dispatcher = createDispatcher(opts)
+  let closing: Promise<void> | undefined
+  return {
+    dispatcher,
+    close() {
+      closing ??= dispatcher.close().catch(() => undefined)
+      return closing
+    },
+  }
+}

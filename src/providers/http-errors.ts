@@ -3,6 +3,7 @@
  * fail over) and "rejected" (a local problem no other attempt would fix). Messages are safe for
  * logs and audit: they name a cause and an error code, never a URL query or a body.
  */
+import { NETWORK_ERROR_TEXT } from './net-errors.js'
 
 export type FailureKind = 'unavailable' | 'rejected'
 
@@ -19,19 +20,7 @@ export class HttpRequestError extends Error {
 }
 
 const UNAVAILABLE_CODES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ECONNABORTED: 'connection aborted',
-  EPIPE: 'connection closed while sending',
-  ETIMEDOUT: 'connection timed out',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name lookup failed',
-  EAI_FAIL: 'host name lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  EHOSTDOWN: 'host down',
-  ENETUNREACH: 'network unreachable',
-  ENETDOWN: 'network down',
-  EADDRNOTAVAIL: 'address not available',
+  ...NETWORK_ERROR_TEXT,
   UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
   UND_ERR_HEADERS_TIMEOUT: 'no reply within the read timeout',
   UND_ERR_BODY_TIMEOUT: 'reply body stalled beyond the read timeout',

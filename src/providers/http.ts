@@ -10,11 +10,10 @@
  *   configure the final URL (a redirect would re-send the OTP to wherever the gateway points).
  * - An unknown AUTH_TYPE is a config error (LinOTP silently sends without credentials).
  */
-import type { Dispatcher } from 'undici'
 import { ConfigError } from '../errors.js'
 import { maskPhone } from '../phone/mask.js'
 import { configString, configStringMap, configTimeoutPair } from './config-values.js'
-import { createDispatcher, httpRequest, type HttpAuth } from './http-client.js'
+import { httpRequest, providerTransport, type HttpAuth } from './http-client.js'
 import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig, type TlsTrust } from './http-config.js'
 import { HttpRequestError } from './http-errors.js'
 import type { ProviderClass, SendResult, SmsProvider } from './types.js'
@@ -209,14 +208,12 @@ export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
   create(options, ctx): SmsProvider {
     const log = ctx.logger.child({ class: 'HttpSMSProvider' }) // the loader already binds the provider name
     const host = new URL(options.url).host
-    // Builds the pool only; sockets are opened by the first send.
-    const dispatcher: Dispatcher = createDispatcher({
+    const transport = providerTransport({
       tls: options.tls,
       proxy: options.proxy,
       connectTimeoutMs: options.connectTimeoutMs,
       readTimeoutMs: options.readTimeoutMs,
     })
-    let closing: Promise<void> | undefined
     const headers: Record<string, string> = { 'user-agent': 'sms-otp', ...options.headers }
     if (options.method === 'POST' && !('content-type' in headers)) headers['content-type'] = 'application/x-www-form-urlencoded'
 
@@ -230,7 +227,7 @@ export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
         if (options.method === 'GET') url.search = url.search === '' ? `?${encoded}` : `${url.search}&${encoded}`
         const started = Date.now()
         try {
-          const res = await httpRequest(dispatcher, {
+          const res = await httpRequest(transport.dispatcher, {
             method: options.method,
             url,
             headers,
@@ -254,10 +251,7 @@ export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
           return { status: 'rejected', reason: `internal error (${err instanceof Error ? err.name : typeof err})` }
         }
       },
-      close(): Promise<void> {
-        closing ??= dispatcher.close().catch(() => undefined)
-        return closing
-      },
+      close: () => transport.close(),
     }
   },
 }

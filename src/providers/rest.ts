@@ -15,11 +15,10 @@
  *   final reply; a redirect would re-send the OTP to wherever the gateway points).
  * - PROXY: socks5/socks5h work as with PySocks (`socks.ts`); socks4/socks4a are refused at load.
  */
-import type { Dispatcher } from 'undici'
 import { ConfigError } from '../errors.js'
 import { maskPhone } from '../phone/mask.js'
 import { configString, configTimeoutPair, requireString } from './config-values.js'
-import { createDispatcher, httpRequest, type ClientTls, type HttpAuth } from './http-client.js'
+import { httpRequest, providerTransport, type ClientTls, type HttpAuth } from './http-client.js'
 import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig } from './http-config.js'
 import { HttpRequestError } from './http-errors.js'
 import { evaluateReply } from './http.js'
@@ -132,14 +131,12 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
   create(options, ctx): SmsProvider {
     const log = ctx.logger.child({ class: 'RestSMSProvider' }) // the loader already binds the provider name
     const host = new URL(options.url).host
-    // Builds the pool only; sockets are opened by the first send.
-    const dispatcher: Dispatcher = createDispatcher({
+    const transport = providerTransport({
       tls: options.tls,
       proxy: options.proxy,
       connectTimeoutMs: options.connectTimeoutMs,
       readTimeoutMs: options.readTimeoutMs,
     })
-    let closing: Promise<void> | undefined
 
     return {
       async send(msg, signal): Promise<SendResult> {
@@ -152,7 +149,7 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
           return { status: 'rejected', reason: `internal error building the payload (${err instanceof Error ? err.name : typeof err})` }
         }
         try {
-          const res = await httpRequest(dispatcher, {
+          const res = await httpRequest(transport.dispatcher, {
             method: 'POST',
             url: options.url,
             headers: options.headers,
@@ -178,10 +175,7 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
           return { status: 'rejected', reason: `internal error (${err instanceof Error ? err.name : typeof err})` }
         }
       },
-      close(): Promise<void> {
-        closing ??= dispatcher.close().catch(() => undefined)
-        return closing
-      },
+      close: () => transport.close(),
     }
   },
 }

@@ -4,6 +4,7 @@
  * copied, because mail servers echo the recipient address (which holds the phone number).
  */
 import type { SendResult } from './types.js'
+import { NETWORK_ERROR_TEXT } from './net-errors.js'
 
 type Failure = Exclude<SendResult, { status: 'sent' }>
 
@@ -17,22 +18,7 @@ interface NodemailerErrorLike {
   name?: unknown
 }
 
-const NETWORK_CODES: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ECONNABORTED: 'connection aborted',
-  EPIPE: 'connection closed while sending',
-  ETIMEDOUT: 'connection timed out',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name lookup failed',
-  EAI_FAIL: 'host name lookup failed',
-  ENODATA: 'host name has no address',
-  EHOSTUNREACH: 'host unreachable',
-  EHOSTDOWN: 'host down',
-  ENETUNREACH: 'network unreachable',
-  ENETDOWN: 'network down',
-  EADDRNOTAVAIL: 'address not available',
-}
+const NETWORK_CODES = NETWORK_ERROR_TEXT
 
 const TIMEOUTS: Record<string, string> = {
   CONNECT_TIMEOUT: 'no connection within TIMEOUT',

@@ -94,21 +94,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     }
     return { status: res.status, body }
   }
-  const sms = async () => {
-    let text = ''
-    try {
-      text = await readFile(outbox, 'utf8')
-    } catch {
-      return []
-    }
-    return text
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => {
-        const i = l.indexOf(':')
-        return { phone: l.slice(0, i), text: l.slice(i + 1) }
-      })
-  }
+  const sms = () => readOutbox(outbox)
   return {
     otp, clock, url, dir, outbox, audit, logs,
     post: (path, params, headers) => call('POST', path, params, headers),
@@ -129,6 +115,23 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** Lines of a FileSMSProvider outbox written with append=true: `<phone>:<text>` each. */
+export async function readOutbox(file: string): Promise<Array<{ phone: string; text: string }>> {
+  let text = ''
+  try {
+    text = await readFile(file, 'utf8')
+  } catch {
+    return []
+  }
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const i = l.indexOf(':')
+      return { phone: l.slice(0, i), text: l.slice(i + 1) }
+    })
 }
 
 /** Enrols alice (PIN 1234) in realm example with a known seed; returns the serial. */

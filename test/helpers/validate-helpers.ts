@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
 import { join } from 'node:path'
-import { readFile } from 'node:fs/promises'
 import type { Body, Harness, Reply } from './harness.js'
 
 /** The RFC 4226 test key (ASCII "12345678901234567890") that `enrolAlice` uses. */
@@ -101,22 +100,7 @@ export async function setConfig(h: Harness, entries: Record<string, string>): Pr
   await adminOk(h, '/system/setConfig', entries)
 }
 
-/** Lines of a FileSMSProvider outbox written with append=true. */
-export async function readOutbox(file: string): Promise<Array<{ phone: string; text: string }>> {
-  let text = ''
-  try {
-    text = await readFile(file, 'utf8')
-  } catch {
-    return []
-  }
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const i = l.indexOf(':')
-      return { phone: l.slice(0, i), text: l.slice(i + 1) }
-    })
-}
+export { readOutbox } from './harness.js'
 
 /** `/validate/check` as a POST form. */
 export function check(h: Harness, params: Record<string, string>): Promise<Reply> {
