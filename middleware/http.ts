@@ -51,7 +51,7 @@ async function readParams(req: Request): Promise<Params> {
     if (Object.keys(out).length >= MAX_PARAMS) throw new ParameterError(`more than ${MAX_PARAMS} parameters`)
     if (value === null || typeof value === 'object') throw new ParameterError(`parameter '${key.slice(0, 40)}' must be a string`)
     const text = String(value)
-    const limit = FIELD_LIMITS[key] ?? MAX_DEFAULT_LENGTH
+    const limit = Object.hasOwn(FIELD_LIMITS, key) ? (FIELD_LIMITS[key] as number) : MAX_DEFAULT_LENGTH
     if (text.length > limit) throw new OtpError('ERR_OTP_REQUEST_TOO_LARGE', `parameter '${key.slice(0, 40)}' longer than ${limit} characters`, { status: 413 })
     if (key === '__proto__' || key === 'constructor' || key === 'prototype') throw new ParameterError(`parameter name '${key}' is not allowed`)
     out[key] = text

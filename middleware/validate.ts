@@ -76,15 +76,18 @@ function checkRequest(req: Request, trusted: () => BlockList | undefined): Check
 
 /**
  * The end user's address: the caller's remote address, unless the caller is listed in config
- * `mayOverwriteClient` (a RADIUS server, an SSO front-end); then its `client` parameter or the
- * last `X-Forwarded-For` entry (the one the trusted caller added).
+ * `mayOverwriteClient` (a RADIUS server, an SSO front-end); then the last `X-Forwarded-For` entry
+ * (the one the trusted proxy added) or, without that header, its `client` parameter.
  */
 export function clientOf(req: Request, p: Params, trusted: () => BlockList | undefined): string | undefined {
   const remote = normaliseIp(req.socket.remoteAddress)
   const list = trusted()
   if (remote === undefined || list === undefined || !list.check(remote, isIPv6(remote) ? 'ipv6' : 'ipv4')) return remote
-  // The trusted caller appends the address it saw: the last X-Forwarded-For entry is the one it vouches for.
-  const claimed = normaliseIp(param(p, 'client')) ?? normaliseIp(String(req.headers['x-forwarded-for'] ?? '').split(',').at(-1))
+  // A trusted proxy appends the address it saw: the last X-Forwarded-For entry is the one it
+  // vouches for, and it beats a `client` parameter, which a proxy may pass through from the end
+  // user. Callers that set no header (RADIUS servers) name the user's address with `client`.
+  const forwarded = req.headers['x-forwarded-for']
+  const claimed = forwarded !== undefined ? normaliseIp(String(forwarded).split(',').at(-1)) : normaliseIp(param(p, 'client'))
   return claimed ?? remote
 }
 

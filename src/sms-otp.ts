@@ -5,7 +5,7 @@
 import { systemClock, type Clock } from './clock.js'
 import type { Core } from './core.js'
 import { Secrets } from './crypto/secrets.js'
-import { OtpError, ParameterError, describeError } from './errors.js'
+import { OtpError, ParameterError, describeError, invalidOption } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
 import { maskPhone, validatePhone } from './phone/index.js'
 import { sendVia } from './providers/loader.js'
@@ -32,7 +32,7 @@ import { acceptOtp, openChallenges } from './tokens/verify.js'
 export interface SmsOtpOptions {
   /** Storage backend. @default an in-memory store (lost on restart) */
   readonly store?: Store
-  /** Secret protection. @default a random key (fine for the memory store only) */
+  /** Secret protection. Required with `store`. @default a random key, with the default memory store only */
   readonly secrets?: Secrets
   /** @default the system clock */
   readonly clock?: Clock
@@ -70,6 +70,10 @@ export type SmsOtp = Awaited<ReturnType<typeof createSmsOtp>>
  */
 export async function createSmsOtp(options: SmsOtpOptions = {}) {
   const logger = options.logger ?? silentLogger
+  if (options.store !== undefined && options.secrets === undefined) {
+    // A random key with a persistent store would make every seed unreadable after a restart.
+    throw invalidOption('secrets', 'required with a store: new Secrets(await loadMasterKey(file))')
+  }
   const store = options.store ?? createMemoryStore()
   const secrets = options.secrets ?? Secrets.ephemeral()
   const clock = options.clock ?? systemClock
@@ -128,8 +132,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
         for (const serial of new Set(challenges.map((c) => c.serial))) {
           const token = await store.tokens.get(serial)
           if (!token || token.user !== who.login || token.realm !== who.realm || !token.active) continue
-          if (token.failcount >= token.maxfail) {
-            await store.tokens.incrementFailcount(serial)
+          if ((await store.tokens.reserveAttempt(serial)) === undefined) {
             return { value: false, audit: { ...facts, serial, reason: 'Failcounter exceeded' } }
           }
           const outcome = await acceptOtp(core, token, req.otp, await openChallenges(core, token, req.transactionId))
@@ -139,8 +142,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
             await autoSms(core, {}, query, token)
             return { value: true, audit: { ...facts, serial, action: 'authenticated', reason: '' } }
           }
-          await store.tokens.incrementFailcount(serial)
-          return { value: false, audit: { ...facts, serial, reason: outcome.reason } }
+          return { value: false, audit: { ...facts, serial, reason: outcome.reason } } // counted when reserved
         }
         return { value: false, audit: { ...facts, reason: 'no open challenge for this user and transaction' } }
       }),

@@ -146,9 +146,28 @@ describe('failover and back-off', () => {
       blocks.push(ms / 1000)
     }
     assert.deepEqual(blocks, [30, 60, 120, 240, 480, 960, 1920, 3840, 7200, 7200])
-    const b = scripted('b', [{ status: 'sent' }])
+  })
+  it('a success clears the failure history: the next outage starts again at 30 s', async () => {
+    const clock = new ManualClock()
+    const f = new Failover(clock)
+    const b = scripted('b', [down, down, { status: 'sent' }, down])
     await f.send([b], msg)
-    assert.equal(f.isBlocked('b'), false)
+    clock.advance(30_000)
+    await f.send([b], msg) // second consecutive failure: 60 s
+    clock.advance(60_000)
+    assert.equal((await f.send([b], msg)).status, 'sent')
+    await f.send([b], msg) // a new outage
+    clock.advance(30_000)
+    assert.equal(f.isBlocked('b'), false, 'blocked 30 s, not 120 s')
+  })
+  it('concurrent failures of one outage count once (no escalation to hours under load)', async () => {
+    const clock = new ManualClock()
+    const f = new Failover(clock)
+    const a = scripted('a', Array.from({ length: 9 }, () => down))
+    await Promise.all(Array.from({ length: 9 }, () => f.send([a], msg)))
+    assert.equal(a.calls.length, 9, 'all nine were under way before the first failure')
+    clock.advance(30_000)
+    assert.equal(f.isBlocked('a'), false, 'one 30 s block')
   })
   it('a blocked provider is skipped without a call, and all blocked → unavailable naming them', async () => {
     const clock = new ManualClock()

@@ -141,9 +141,9 @@ describe('HttpSMSProvider authentication', () => {
     assert.equal(gw.requests[0]!.headers.authorization, `Basic ${Buffer.from('alice:pä:ss').toString('base64')}`)
   })
 
-  it('basic auth with a wrong password: the rule judges the 401 reply', async () => {
+  it('basic auth with a wrong password: the unmatched rule and the 401 make it unavailable (fail over)', async () => {
     const r = await sendWith({ basic }, { USERNAME: 'alice', PASSWORD: 'nope', AUTH_TYPE: ' Basic ', RETURN_SUCCESS: 'OK' })
-    assert.deepEqual(r, { status: 'rejected', reason: 'gateway reply did not match RETURN_SUCCESS (HTTP 401)' })
+    assert.deepEqual(r, { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 401)' })
     assert.equal(gw.requests[0]!.auth, 'wrong')
   })
 
@@ -165,7 +165,7 @@ describe('HttpSMSProvider authentication', () => {
     const warnings: string[] = []
     gw.reset({ basic })
     const r = await send(make({ URL: `${gw.url}/send`, USERNAME: 'alice' }, warnings))
-    assert.equal(r.status, 'rejected')
+    assert.equal(r.status, 'unavailable', 'the 401 fails over')
     assert.equal(gw.requests[0]!.auth, 'missing')
     assert.ok(warnings.some((w) => w.includes('USERNAME without PASSWORD')))
   })
@@ -191,10 +191,10 @@ describe('HttpSMSProvider authentication', () => {
     })
   }
 
-  it('digest with a wrong password retries exactly once and is rejected', async () => {
+  it('digest with a wrong password retries exactly once and fails over', async () => {
     const digest = { username: 'carol', password: 'right', algorithm: 'SHA-256' }
     const r = await sendWith({ digest }, { USERNAME: 'carol', PASSWORD: 'wrong', AUTH_TYPE: 'digest' })
-    assert.deepEqual(r, { status: 'rejected', reason: 'gateway answered with an error status (HTTP 401)' })
+    assert.deepEqual(r, { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 401)' })
     assert.deepEqual(gw.requests.map((q) => q.auth), ['missing', 'wrong'])
   })
 
@@ -252,7 +252,16 @@ describe('HttpSMSProvider reply rules', () => {
     ['precedence: regex over prefix', { RETURN_FAIL: 'OK', RETURN_SUCCESS_REGEX: 'OK' }, { body: 'OK' }, { status: 'sent' }],
     ['no rule: HTTP 200 is success', {}, { body: 'whatever' }, { status: 'sent' }],
     ['no rule: HTTP 500 is unavailable (fail over)', {}, { body: 'OK', status: 500 },
-      { status: 'unavailable', reason: 'gateway answered with a server error (HTTP 500)' }],
+      { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 500)' }],
+    ['no rule: HTTP 429 is unavailable (fail over)', {}, { body: 'slow down', status: 429 },
+      { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 429)' }],
+    ['RETURN_SUCCESS unmatched on a 503 error page: unavailable, not rejected', { RETURN_SUCCESS: 'ID' }, { body: '<html>Service Unavailable</html>', status: 503 },
+      { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 503)' }],
+    ['RETURN_FAIL unmatched on a 503 error page: unavailable, not a silent "sent"', { RETURN_FAIL: 'ERR' }, { body: '<html>Service Unavailable</html>', status: 503 },
+      { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 503)' }],
+    ['RETURN_FAIL_REGEX unmatched on a 502: unavailable', { RETURN_FAIL_REGEX: 'ERR' }, { body: 'Bad Gateway', status: 502 },
+      { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 502)' }],
+    ['RETURN_SUCCESS_REGEX matched decides even on a 503', { RETURN_SUCCESS_REGEX: 'queued' }, { body: 'queued 17', status: 503 }, { status: 'sent' }],
     ['no rule: HTTP 400 is rejected', {}, { body: 'OK', status: 400 },
       { status: 'rejected', reason: 'gateway answered with an error status (HTTP 400)' }],
     ['unknown RETURN_FAILED is ignored', { RETURN_FAILED: 'FAILED' }, { body: 'FAILED' }, { status: 'sent' }],

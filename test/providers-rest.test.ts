@@ -296,9 +296,9 @@ describe('RestSMSProvider authentication', () => {
     })
   }
 
-  it('digest with a wrong password is rejected after one retry', async () => {
+  it('digest with a wrong password fails over after one retry', async () => {
     const r = await sendWith({ digest: { username: 'carol', password: 'right' } }, { USERNAME: 'carol', PASSWORD: 'wrong', AUTHENTICATION: 'DIGEST' })
-    assert.deepEqual(r, { status: 'rejected', reason: 'gateway answered with an error status (HTTP 401)' })
+    assert.deepEqual(r, { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 401)' })
     assert.deepEqual(gw.requests.map((q) => q.auth), ['missing', 'wrong'])
   })
 
@@ -358,9 +358,10 @@ describe('RestSMSProvider result mapping', () => {
     ['201 is sent', { status: 201, body: '{"id":"x"}' }, { status: 'sent' }],
     ['204 is sent', { status: 204, body: '' }, { status: 'sent' }],
     ['400 is rejected', { status: 400, body: `bad number ${PHONE}` }, { status: 'rejected', reason: 'gateway answered with an error status (HTTP 400)' }],
-    ['403 is rejected', { status: 403 }, { status: 'rejected', reason: 'gateway answered with an error status (HTTP 403)' }],
-    ['500 is unavailable', { status: 500 }, { status: 'unavailable', reason: 'gateway answered with a server error (HTTP 500)' }],
-    ['503 is unavailable', { status: 503 }, { status: 'unavailable', reason: 'gateway answered with a server error (HTTP 503)' }],
+    ['403 (credentials refused) is unavailable', { status: 403 }, { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 403)' }],
+    ['429 (rate limit) is unavailable', { status: 429 }, { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 429)' }],
+    ['500 is unavailable', { status: 500 }, { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 500)' }],
+    ['503 is unavailable', { status: 503 }, { status: 'unavailable', reason: 'gateway cannot take messages (HTTP 503)' }],
     ['a redirect is not followed', { status: 307, headers: { location: '/elsewhere' } },
       { status: 'rejected', reason: 'gateway answered with a redirect (HTTP 307); redirects are not followed, configure the final URL' }],
   ]

@@ -15,7 +15,7 @@ describe('legacy provider imported_default (spec §4.2–4.3)', () => {
     const store = createMemoryStore()
     await store.open()
     await store.settings.put('config', 'SMSProvider', 'smsprovider.HttpSMSProvider.HttpSMSProvider')
-    const fresh = await createSmsOtp({ store })
+    const fresh = await createSmsOtp({ store, secrets: Secrets.ephemeral() })
     assert.deepEqual(fresh.providers.list(), [], 'a fresh DB seeds only SMSProvider: no provider')
     await store.settings.put('config', 'SMSProviderConfig', '{"URL":"http://127.0.0.1:9/send","RETURN_SUCCESS":"OK"}')
     await store.settings.put('config', 'SMSProviderTimeout', '300')
@@ -120,6 +120,15 @@ describe('secrets at rest', () => {
     const parts = sealed.split(':')
     parts[3] = Buffer.from('tampered-ciphertext').toString('base64')
     assert.throws(() => a.decryptSeed('S1', parts.join(':')), crypto)
+  })
+  it('a truncated GCM tag is refused (no cheap forgery)', () => {
+    const a = Secrets.ephemeral()
+    const parts = a.encryptSeed('S1', Buffer.alloc(20, 1)).split(':')
+    parts[2] = Buffer.from(parts[2] as string, 'base64').subarray(0, 4).toString('base64')
+    assert.throws(() => a.decryptSeed('S1', parts.join(':')), (e: unknown) => isOtpError(e, 'ERR_OTP_CRYPTO') && /malformed IV or tag/.test(e.message))
+  })
+  it('a persistent store without secrets is a programming error (seeds would be lost at restart)', async () => {
+    await assert.rejects(createSmsOtp({ store: createMemoryStore() }), (e: unknown) => (e as { code?: string }).code === 'ERR_OTP_INVALID_OPTION' && /secrets/.test((e as Error).message))
   })
   it('PIN hashes are salted and keyed; the empty PIN is "no PIN"', () => {
     const a = Secrets.ephemeral()

@@ -156,6 +156,22 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.equal((await store.tokens.get('F50'))?.failcount, 50)
       })
 
+      it('reserveAttempt: exactly the attempts left are granted, even under 50 concurrent callers', async () => {
+        await store.tokens.create(makeToken('RA', { failcount: 7, maxfail: 10 }))
+        const granted = (await times(50, () => store.tokens.reserveAttempt('RA'))).filter((v) => v !== undefined)
+        assert.deepEqual(granted.sort((a, b) => (a ?? 0) - (b ?? 0)), [8, 9, 10])
+        assert.equal((await store.tokens.get('RA'))?.failcount, 10)
+        assert.equal(await store.tokens.reserveAttempt('RA'), undefined, 'locked: nothing changes')
+        assert.equal((await store.tokens.get('RA'))?.failcount, 10)
+        assert.equal(await store.tokens.reserveAttempt('NOPE'), undefined)
+      })
+      it('releaseAttempt gives one back and never goes below 0', async () => {
+        await store.tokens.create(makeToken('RL', { failcount: 1 }))
+        await store.tokens.releaseAttempt('RL')
+        await store.tokens.releaseAttempt('RL')
+        assert.equal((await store.tokens.get('RL'))?.failcount, 0)
+        await store.tokens.releaseAttempt('NOPE')
+      })
       it('resetFailcount zeroes the given tokens only', async () => {
         await store.tokens.create(makeToken('R1', { failcount: 4 }))
         await store.tokens.create(makeToken('R2', { failcount: 5 }))

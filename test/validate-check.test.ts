@@ -364,7 +364,7 @@ describe('§5 lockout (MaxFailCount)', () => {
     assert.equal(right.body.result.value, false, 'a locked token refuses even the right OTP')
     const right2 = await check(h, { user: 'alice', pass: ALICE_PIN + aliceOtp(1) })
     assert.equal(right2.body.result.value, false)
-    assert.equal(await failcount(h, SERIAL), 13)
+    assert.equal(await failcount(h, SERIAL), 10, 'a locked token stays at MaxFailCount (not counted again)')
     assert.equal(await counter(h, SERIAL), 1)
 
     await adminOk(h, '/admin/reset', { serial: SERIAL })
@@ -407,11 +407,11 @@ describe('§5 lockout (MaxFailCount)', () => {
     await check(h, { user: 'alice', pass: '0000' })
     await check(h, { user: 'alice', pass: '0000' })
     assert.equal(await failcount(h, 'LSSM0002'), 2)
-    await triggerAlice(h) // LSSM0001's PIN; LSSM0002 is locked and counts again
-    assert.equal(await failcount(h, 'LSSM0002'), 3)
+    await triggerAlice(h) // LSSM0001's PIN; LSSM0002 is locked and skipped
+    assert.equal(await failcount(h, 'LSSM0002'), 2)
     assert.equal((await check(h, { user: 'alice', pass: ALICE_PIN + aliceOtp(1) })).body.result.value, true)
     assert.equal(await failcount(h, SERIAL), 0)
-    assert.equal(await failcount(h, 'LSSM0002'), 4, 'still locked: skipped, not involved')
+    assert.equal(await failcount(h, 'LSSM0002'), 2, 'still locked: skipped, not involved, not reset')
   })
 
   test('a disabled token is skipped: no SMS, no failcount', async () => {
@@ -539,12 +539,17 @@ describe('§4.5 policy-based provider selection', () => {
     await h.post('/validate/check', { user: 'alice', pass: ALICE_PIN }, { 'x-forwarded-for': '203.0.113.5, 10.9.9.9' })
     assert.equal((await readOutbox(second)).length, 2)
     assert.equal(auditOf(h, 'validate/check').at(-1)?.client, '10.9.9.9')
+    // the proxy's header beats a `client` parameter the end user slipped through the proxy
+    h.clock.advance(31_000)
+    await h.post('/validate/check', { user: 'alice', pass: ALICE_PIN, client: '10.6.6.6' }, { 'x-forwarded-for': '203.0.113.5' })
+    assert.equal(auditOf(h, 'validate/check').at(-1)?.client, '203.0.113.5')
+    assert.equal((await readOutbox(second)).length, 2, 'not the 10/8 provider')
     // an untrusted list: the parameter is ignored
     await setConfig(h, { mayOverwriteClient: '192.168.7.7' })
     h.clock.advance(31_000)
     await check(h, { user: 'alice', pass: ALICE_PIN, client: '10.1.2.3' })
     assert.equal((await readOutbox(second)).length, 2)
-    assert.equal((await h.sms()).length, 1)
+    assert.equal((await h.sms()).length, 2)
     assert.equal(auditOf(h, 'validate/check').at(-1)?.client, '127.0.0.1')
   })
 

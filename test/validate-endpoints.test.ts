@@ -153,13 +153,13 @@ describe('§2.5 /validate/check_t', () => {
     assert.equal(await counter(h, SERIAL), 1)
   })
 
-  test('locked token → false, failcount keeps counting', async () => {
+  test('locked token → false, failcount stays at MaxFailCount', async () => {
     await adminOk(h, '/admin/set', { serial: SERIAL, MaxFailCount: '2' })
     const tx = await triggerAlice(h)
     await h.post('/validate/check_t', { transactionid: tx, pass: '000000' })
     await h.post('/validate/check_t', { transactionid: tx, pass: '000000' })
     const r = await h.post('/validate/check_t', { transactionid: tx, pass: aliceOtp(1) })
-    assert.deepEqual(r.body.result.value, { value: false, failcount: 3 })
+    assert.deepEqual(r.body.result.value, { value: false, failcount: 2 })
   })
 })
 

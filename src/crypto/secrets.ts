@@ -116,10 +116,14 @@ function open(key: Buffer, sealed: string, aad: string): Buffer {
   if (version !== VERSION || ivB64 === undefined || tagB64 === undefined || bodyB64 === undefined) {
     throw new OtpError('ERR_OTP_CRYPTO', 'unrecognised ciphertext format', { status: 500 })
   }
+  const iv = Buffer.from(ivB64, 'base64')
+  const tag = Buffer.from(tagB64, 'base64')
+  // Fixed lengths: Node would accept a truncated tag, which makes forgery far cheaper.
+  if (iv.length !== 12 || tag.length !== 16) throw new OtpError('ERR_OTP_CRYPTO', 'a stored secret has a malformed IV or tag', { status: 500 })
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivB64, 'base64'))
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
     decipher.setAAD(Buffer.from(aad, 'utf8'))
-    decipher.setAuthTag(Buffer.from(tagB64, 'base64'))
+    decipher.setAuthTag(tag)
     return Buffer.concat([decipher.update(Buffer.from(bodyB64, 'base64')), decipher.final()])
   } catch (cause) {
     throw new OtpError('ERR_OTP_CRYPTO', 'a stored secret could not be decrypted (wrong key or tampered data)', { cause, status: 500 })

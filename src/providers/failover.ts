@@ -72,8 +72,13 @@ export class Failover {
   }
 
   #block(name: string): void {
-    const failures = (this.#blocked.get(name)?.failures ?? 0) + 1
+    const now = this.#clock.now()
+    const current = this.#blocked.get(name)
+    // Sends that were already under way when the outage began fail together: they are one
+    // outage, not consecutive ones. Only a failure after the block expired doubles it.
+    if (current !== undefined && current.until > now) return
+    const failures = (current?.failures ?? 0) + 1
     const ms = Math.min(this.#initialMs * 2 ** (failures - 1), this.#maxMs)
-    this.#blocked.set(name, { until: this.#clock.now() + ms, failures })
+    this.#blocked.set(name, { until: now + ms, failures })
   }
 }

@@ -309,15 +309,24 @@ function decode(bytes: Buffer, contentType: string | string[] | undefined): stri
 
 /**
  * The one pooled dispatcher of an HTTP-based provider, with an idempotent close. Builds the pool
- * only; sockets are opened by the first request.
+ * only; sockets are opened by the first request. `close()` lets requests in flight finish for
+ * `graceMs`, then destroys the pool: a settings change must not wait out a hanging gateway.
  */
-export function providerTransport(opts: DispatcherOptions): { readonly dispatcher: Dispatcher; close(): Promise<void> } {
+export function providerTransport(opts: DispatcherOptions, graceMs = 2000): { readonly dispatcher: Dispatcher; close(): Promise<void> } {
   const dispatcher = createDispatcher(opts)
   let closing: Promise<void> | undefined
   return {
     dispatcher,
     close() {
-      closing ??= dispatcher.close().catch(() => undefined)
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined
+        const grace = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), graceMs)
+        })
+        const outcome = await Promise.race([dispatcher.close().then(() => 'closed' as const), grace]).catch(() => 'closed' as const)
+        clearTimeout(timer)
+        if (outcome === 'late') await dispatcher.destroy().catch(() => undefined)
+      })()
       return closing
     },
   }

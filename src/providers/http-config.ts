@@ -147,7 +147,12 @@ function parseProxyUrl(raw: string, key: string): ProxyEndpoint {
   if (url.hostname === '') throw new ConfigError(`${key}: proxy URL has no host`)
   const uri = `${url.protocol}//${url.host}`
   if (url.username === '' && url.password === '') return Object.freeze({ uri })
-  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  let credentials: string
+  try {
+    credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  } catch {
+    throw new ConfigError(`${key}: the proxy credentials are not valid percent-encoding`)
+  }
   return Object.freeze({ uri, authorization: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` })
 }
 
@@ -172,6 +177,8 @@ export function configHeaders(config: Record<string, unknown>, key = 'HEADERS'):
     const lower = name.toLowerCase()
     if (!TOKEN.test(name)) throw new ConfigError(`${key}: '${name}' is not a valid header name`)
     if (/[\r\n\0]/.test(value)) throw new ConfigError(`${key}.${name}: value must not contain line breaks`)
+    // HTTP/1.1 header values are bytes; undici refuses anything outside Latin-1 at send time.
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) throw new ConfigError(`${key}.${name}: value must be printable Latin-1 (encode other characters as the gateway expects)`)
     if (FORBIDDEN_HEADERS.has(lower)) throw new ConfigError(`${key}.${name}: this header is managed by the HTTP client`)
     if (lower === 'proxy-authorization') throw new ConfigError(`${key}.Proxy-Authorization: put the proxy credentials into the PROXY URL`)
     if (headers.has(lower)) throw new ConfigError(`${key}: '${name}' is given twice`)

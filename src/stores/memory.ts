@@ -135,6 +135,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         tokens.set(serial, { ...t, failcount: t.failcount + 1 })
         return t.failcount + 1
       },
+      async reserveAttempt(serial) {
+        const t = tokens.get(serial)
+        if (!t || t.failcount >= t.maxfail) return undefined
+        tokens.set(serial, { ...t, failcount: t.failcount + 1 })
+        return t.failcount + 1
+      },
+      async releaseAttempt(serial) {
+        const t = tokens.get(serial)
+        if (t && t.failcount > 0) tokens.set(serial, { ...t, failcount: t.failcount - 1 })
+      },
       async resetFailcount(serials) {
         for (const serial of serials) {
           const t = tokens.get(serial)

@@ -82,6 +82,8 @@ function prepare(db: Database.Database) {
     casCounter: db.prepare<[number, string, number]>('UPDATE tokens SET counter = ? WHERE serial = ? AND counter = ?'),
     incFail: db.prepare<[string], { failcount: number }>('UPDATE tokens SET failcount = failcount + 1 WHERE serial = ? RETURNING failcount'),
     resetFail: db.prepare<[string]>('UPDATE tokens SET failcount = 0 WHERE serial = ?'),
+    reserve: db.prepare<[string], { failcount: number }>('UPDATE tokens SET failcount = failcount + 1 WHERE serial = ? AND failcount < maxfail RETURNING failcount'),
+    release: db.prepare<[string]>('UPDATE tokens SET failcount = failcount - 1 WHERE serial = ? AND failcount > 0'),
     removeToken: db.prepare<[string]>('DELETE FROM tokens WHERE serial = ?'),
     insertChallenge: db.prepare<Params>(`INSERT INTO challenges (${CHALLENGE_COLS}) VALUES (@transaction_id, @serial, @counter, @created_at, @expires_at, @provider) ON CONFLICT (transaction_id) DO NOTHING`),
     listOpen: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE serial = @serial AND ${open} ORDER BY created_at DESC, transaction_id DESC`),
@@ -129,7 +131,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         db.pragma('journal_mode = WAL')
         db.pragma('busy_timeout = 5000')
         db.pragma('foreign_keys = ON')
-        db.pragma('synchronous = NORMAL')
+        // FULL: a committed counter advance survives a power cut (NORMAL could roll it back and
+        // let a used OTP pass again while its challenge is still open).
+        db.pragma('synchronous = FULL')
         migrate(db)
         conn = { db, s: prepare(db) }
       } catch (err) {
@@ -176,6 +180,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       },
       async incrementFailcount(serial) {
         return use((s) => s.incFail.get(serial))?.failcount
+      },
+      async reserveAttempt(serial) {
+        return use((s) => s.reserve.get(serial))?.failcount
+      },
+      async releaseAttempt(serial) {
+        use((s) => s.release.run(serial))
       },
       async resetFailcount(serials) {
         use((s, db) => db.transaction(() => { for (const serial of serials) s.resetFail.run(serial) }).immediate())

@@ -63,6 +63,16 @@ export interface TokenStore {
   casCounter(serial: string, expected: number, next: number): Promise<boolean>
   /** Atomically adds one to the failcount; returns the new value (undefined when absent). */
   incrementFailcount(serial: string): Promise<number | undefined>
+  /**
+   * Counts an authentication attempt *before* the OTP is compared: atomically adds one to the
+   * failcount if it is below maxfail and returns the new value; returns undefined when the token
+   * is locked (failcount >= maxfail) or absent, and then changes nothing. Of N concurrent callers
+   * on a token with k attempts left, exactly k get a number (across processes for shared
+   * backends): this is what bounds OTP guessing, however requests are pipelined.
+   */
+  reserveAttempt(serial: string): Promise<number | undefined>
+  /** Gives back one reserved attempt (the request only triggered an SMS). Never below 0. */
+  releaseAttempt(serial: string): Promise<void>
   /** Sets the failcount of each given token to 0. */
   resetFailcount(serials: readonly string[]): Promise<void>
   /** Deletes a token. Returns false when it did not exist. */

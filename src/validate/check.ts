@@ -47,8 +47,11 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
     const verdicts: Verdict[] = []
     for (const token of tokens) {
       if (!token.active) continue
-      if (token.failcount >= token.maxfail) {
-        await core.store.tokens.incrementFailcount(token.serial)
+      // The attempt is counted before anything is compared, atomically: however many requests
+      // run at once (pipelined, several processes), a token grants at most maxfail comparisons.
+      // A locked token is not counted again (LinOTP does): it stays locked until an admin reset
+      // either way, and a burst of requests that finds it briefly at maxfail must not wedge it.
+      if ((await core.store.tokens.reserveAttempt(token.serial)) === undefined) {
         verdicts.push({ kind: 'locked', token })
         continue
       }
@@ -105,9 +108,17 @@ async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdi
   }
 
   const toTrigger = verdicts.filter((v) => v.kind === 'trigger')
-  if (toTrigger.length > 0) return triggerAll(core, req, query, toTrigger.map((v) => v.token), audit)
+  if (toTrigger.length > 0) {
+    // A correct PIN that only asks for an SMS is no failed attempt: give its slot back, and the
+    // slots of sibling tokens whose PIN simply did not match (LinOTP does not count those when
+    // another token triggers). An OTP that was compared and wrong stays counted.
+    for (const v of verdicts) {
+      if (v.kind === 'trigger' || (v.kind === 'invalid' && v.reason === 'wrong otp pin')) await core.store.tokens.releaseAttempt(v.token.serial)
+    }
+    return triggerAll(core, req, query, toTrigger.map((v) => v.token), audit)
+  }
 
-  for (const v of verdicts) if (v.kind === 'invalid') await core.store.tokens.incrementFailcount(v.token.serial)
+  // Every invalid verdict was counted when its attempt was reserved.
   const reasons = verdicts.map((v) => `${v.token.serial}: ${v.kind === 'invalid' ? v.reason : 'Failcounter exceeded'}`)
   return rejected(core, query, audit, reasons.join('; '))
 }
@@ -139,8 +150,13 @@ export async function autoSms(core: Core, req: CheckRequest, query: PolicyQuery,
   if (!core.settings.policies.bool(query, 'autosms')) return
   const fresh = await core.store.tokens.get(token.serial)
   if (!fresh) return
-  const outcome = await triggerSms(core, fresh, { user: query.user ?? '', realm: query.realm, client: query.client, text: { data: req.data, message: req.message }, ignoreBlocking: true })
-  if (outcome.kind === 'failed') core.logger.warn({ serial: token.serial, reason: outcome.reason }, 'autosms failed')
+  try {
+    const outcome = await triggerSms(core, fresh, { user: query.user ?? '', realm: query.realm, client: query.client, text: { data: req.data, message: req.message }, ignoreBlocking: true })
+    if (outcome.kind === 'failed') core.logger.warn({ serial: token.serial, reason: outcome.reason }, 'autosms failed')
+  } catch (err) {
+    // The OTP was accepted already; a failing follow-up must not turn the answer into false.
+    core.logger.warn({ serial: token.serial, reason: describeError(err) }, 'autosms failed')
+  }
 }
 
 function rejected(core: Core, query: PolicyQuery, audit: AuditFacts, reason: string): CheckResult {

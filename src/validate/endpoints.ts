@@ -55,9 +55,9 @@ export async function checkT(core: Core, pass: string, transactionId: string, cl
     const token = await core.store.tokens.get(serial)
     if (!token || !token.active) continue
     const who = { ...audit, user: token.user ?? '', realm: token.realm ?? '', serial }
-    if (token.failcount >= token.maxfail) {
-      const failcount = (await core.store.tokens.incrementFailcount(serial)) ?? token.failcount
-      last = { token, failcount }
+    const reserved = await core.store.tokens.reserveAttempt(serial) // counted before comparing
+    if (reserved === undefined) {
+      last = { token, failcount: token.failcount }
       Object.assign(audit, who, { reason: 'Failcounter exceeded' })
       continue
     }
@@ -73,8 +73,7 @@ export async function checkT(core: Core, pass: string, transactionId: string, cl
       const value = { value: true, failcount: 0 }
       return { value, detail: { ...value, token_type: 'sms', serial }, audit: { ...who, action: 'authenticated', reason: '' } }
     }
-    const failcount = (await core.store.tokens.incrementFailcount(serial)) ?? token.failcount + 1
-    last = { token, failcount }
+    last = { token, failcount: reserved }
     Object.assign(audit, who, { reason: outcome.reason })
   }
   const value = { value: false, failcount: last?.failcount ?? 0 }
