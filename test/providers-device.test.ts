@@ -11,14 +11,15 @@ import { after, before, describe, it } from 'node:test'
 import { SerialPort } from 'serialport'
 import { ConfigError } from '../src/errors.js'
 import { silentLogger } from '../src/logger.js'
-import { DeviceSmsProviderClass, type DeviceOptions } from '../src/providers/device.js'
+import { DeviceSmsProviderClass, type DeviceOptions, type ModemOptions } from '../src/providers/device.js'
+import { createModemProvider } from '../src/providers/device-modem.js'
 import { GSM_BASIC_ALPHABET, fitsTextMode } from '../src/providers/device-gsm.js'
 import { encodeSubmit, PduError } from '../src/providers/device-pdu.js'
 import { loadProvider, sendVia } from '../src/providers/loader.js'
 import { ProviderRegistry } from '../src/providers/registry.js'
 import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types.js'
 import { recordingLogger } from './helpers/harness.js'
-import { decodeSubmit, missingTools, startModem, type ScriptedModem } from './helpers/modem.js'
+import { decodeSubmit, missingTools, startModem, wedgeablePorts, type ScriptedModem, type WedgeablePorts, type Wedges } from './helpers/modem.js'
 import { classForms } from './helpers/product-examples.js'
 
 const PHONE = '+491701234567'
@@ -469,6 +470,103 @@ describe('DeviceSMSProvider native mode (AT over a pty)', { skip: noPty }, () =>
     assert.equal((await running).status, 'unavailable')
     await assertPortFree(m.path)
     assert.deepEqual(await p.send(msg(), never()), { status: 'unavailable', reason: 'provider is closed' })
+  })
+})
+
+describe('DeviceSMSProvider native mode: a wedged serial driver (write, flush or close never completes)', { skip: noPty }, () => {
+  const wedged: WedgeablePorts[] = []
+  after(() => {
+    for (const w of wedged) w.unwedge()
+  })
+
+  /** A native-mode provider on the scripted modem whose port binding misbehaves as `wedges` says. */
+  function makeWedged(wedges: Wedges, extra: Record<string, unknown> = {}) {
+    const options = parse({ PORT: theModem().path, TIMEOUT: 0.5, SEND_TIMEOUT: 1, ...extra })
+    assert.equal(options.mode, 'native')
+    const ports = wedgeablePorts(wedges)
+    wedged.push(ports)
+    const p = createModemProvider(options as ModemOptions, silentLogger, ports.factory)
+    providers.push(p)
+    return { ports, p }
+  }
+
+  /** `p`'s value, or 'hung' when it takes longer than `ms` (the bug this guards against is a wait forever). */
+  function within<T>(p: Promise<T>, ms: number): Promise<T | 'hung'> {
+    return Promise.race([p, new Promise<'hung'>((res) => setTimeout(() => res('hung'), ms).unref())])
+  }
+
+  it('the message body write never completes: the send ends after SEND_TIMEOUT, the stuck output is discarded and the port released', async () => {
+    const m = theModem()
+    m.reset()
+    const { ports, p } = makeWedged({ write: (data) => data.includes(0x1a) }, { TIMEOUT: 0.3, SEND_TIMEOUT: 0.5 })
+    const started = Date.now()
+    const r = await within(p.send(msg(), never()), 4000)
+    const ms = Date.now() - started
+    assert.deepEqual(r, { status: 'unavailable', reason: 'the modem did not answer AT+CMGS within 0.5 s' })
+    // SEND_TIMEOUT, then at most 0.3 s for the ESC, 0.3 s for the flush and 0.3 s for the close
+    assert.ok(ms < 2000, `took ${ms} ms`)
+    assert.equal(ports.stuck.write, 1)
+    assert.equal(ports.flushes, 2, 'flushed at open, and again when the ESC could not be written')
+    assert.ok(ports.ports[0]!.destroyed)
+    assert.deepEqual(m.bodies, [])
+    await assertPortFree(m.path)
+    m.reset()
+    ports.wedges = {}
+    assert.deepEqual(await within(p.send(msg(), never()), 3000), { status: 'sent', gatewayId: '1' })
+    assert.deepEqual(m.bodies, [TEXT])
+  })
+
+  it('provider.close() during a wedged write returns promptly; the port can be opened again', async () => {
+    const m = theModem()
+    m.reset()
+    const { ports, p } = makeWedged({ write: (data) => data.includes(0x1a) }, { TIMEOUT: 0.3, SEND_TIMEOUT: 60 })
+    const running = p.send(msg(), never())
+    await until(() => ports.stuck.write === 1, 'the body write to wedge')
+    const started = Date.now()
+    assert.equal(await within(p.close!(), 4000), undefined)
+    const ms = Date.now() - started
+    assert.ok(ms < 1500, `close took ${ms} ms`)
+    assert.deepEqual(await running, { status: 'unavailable', reason: 'aborted while waiting for AT+CMGS' })
+    assert.ok(ports.ports[0]!.destroyed)
+    await assertPortFree(m.path)
+    m.reset()
+    assert.deepEqual(await make({ PORT: m.path, TIMEOUT: 0.5 }).send(msg(), never()), { status: 'sent', gatewayId: '1' })
+  })
+
+  it('the input flush at open never completes: unavailable within TIMEOUT, nothing written, the port released', async () => {
+    const m = theModem()
+    m.reset()
+    const { ports, p } = makeWedged({ flush: true })
+    const started = Date.now()
+    const r = await within(p.send(msg(), never()), 4000)
+    const ms = Date.now() - started
+    assert.deepEqual(r, { status: 'unavailable', reason: 'the serial port did not flush its input within 0.5 s (driver wedged?)' })
+    assert.ok(ms >= 450 && ms < 1500, `took ${ms} ms`)
+    assert.equal(ports.stuck.flush, 1)
+    assert.ok(ports.ports[0]!.destroyed)
+    assert.equal(m.raw().length, 0)
+    await assertPortFree(m.path)
+    ports.wedges = {}
+    assert.deepEqual(await within(p.send(msg(), never()), 3000), { status: 'sent', gatewayId: '1' })
+  })
+
+  it('a close that never reports completion: the send still returns, the old port object is dropped, the next send opens the port again', async () => {
+    const m = theModem()
+    m.reset()
+    const { ports, p } = makeWedged({ close: true })
+    const started = Date.now()
+    assert.deepEqual(await within(p.send(msg(), never()), 4000), { status: 'sent', gatewayId: '1' })
+    const ms = Date.now() - started
+    assert.ok(ms < 1500, `took ${ms} ms (the close limit is TIMEOUT, at most 2 s)`)
+    assert.equal(ports.stuck.close, 1)
+    const first = ports.ports[0]!
+    assert.ok(first.destroyed)
+    assert.equal(first.listenerCount('data'), 0, 'nothing the abandoned port emits reaches a channel')
+    await assertPortFree(m.path)
+    assert.deepEqual(await within(p.send(msg('second'), never()), 4000), { status: 'sent', gatewayId: '2' })
+    assert.deepEqual(m.bodies, [TEXT, 'second'])
+    assert.equal(ports.stuck.close, 2)
+    assert.equal(await within(p.close!(), 1000), undefined)
   })
 })
 

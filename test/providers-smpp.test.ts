@@ -350,6 +350,69 @@ describe('SMPPSMSProvider bind lifecycle', () => {
     }
   })
 
+  it('a send during a long reconnect back-off tries at once (one attempt per reconnectMinMs at most) and goes through when the SMSC is back', async () => {
+    const good = await startSmsc()
+    ownSmscs.push(good)
+    // A TCP front that forwards to the SMSC while `up`, and drops connections while down.
+    let up = true
+    const stamps: number[] = []
+    const sockets: Socket[] = []
+    const front = createServer((sock) => {
+      stamps.push(Date.now())
+      sockets.push(sock)
+      sock.on('error', () => undefined)
+      if (!up) return void sock.destroy()
+      const smscSide = connect(good.port, '127.0.0.1')
+      smscSide.on('error', () => undefined)
+      sockets.push(smscSide)
+      sock.pipe(smscSide).pipe(sock)
+      sock.on('close', () => smscSide.destroy())
+      smscSide.on('close', () => sock.destroy())
+    })
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
+    const { port } = front.address() as { port: number }
+    // Back-off 30 ms doubling, capped at a minute as in production.
+    const options = { ...parse({ server: '127.0.0.1', port, system_id: SMSC_SYSTEM_ID, password: SMSC_PASSWORD, source_addr: 'ACME' }), reconnectMinMs: 30, reconnectMaxMs: 60_000 }
+    const p = SmppSmsProviderClass.create(options, { name: 'smpp-backoff', logger: silentLogger })
+    providers.push(p)
+    try {
+      assert.equal((await send(p)).status, 'sent')
+      up = false
+      for (const sock of sockets.splice(0)) sock.destroy() // the SMSC goes away
+      await until(() => stamps.length >= 7, 3000) // bind + 6 background retries: the next one is 1.92 s away
+      await sleep(50) // let the client see that last attempt fail
+
+      // A burst of sends while it is still down: one connection attempt for all, each answered at once.
+      const attempts = stamps.length
+      let started = Date.now()
+      const burst = await Promise.all(Array.from({ length: 5 }, (_, i) => send(p, { ...MSG, transactionId: `burst-${i}` })))
+      assert.ok(Date.now() - started < 500, `the burst took ${Date.now() - started} ms`)
+      for (const r of burst) assert.match(r.status === 'unavailable' ? r.reason : r.status, /^the SMSC at 127\.0\.0\.1:\d+ closed the connection during the bind/)
+      assert.equal(stamps.length, attempts + 1)
+      const burstAttempt = stamps.at(-1)!
+
+      // Right after an attempt, a send waits for the minimum gap instead of hammering the SMSC.
+      const again = await send(p, { ...MSG, transactionId: 'again' })
+      assert.equal(again.status, 'unavailable')
+      assert.equal(stamps.length, attempts + 2)
+      assert.ok(stamps.at(-1)! - burstAttempt >= 25, `attempts ${stamps.at(-1)! - burstAttempt} ms apart`)
+
+      // The SMSC is back; the scheduled retry is seconds away, but the next send does not wait for it.
+      up = true
+      started = Date.now()
+      const r = await send(p, { ...MSG, text: 'after the outage' })
+      const elapsed = Date.now() - started
+      assert.equal(r.status, 'sent', JSON.stringify(r))
+      assert.ok(elapsed < 500, `took ${elapsed} ms`)
+      assert.deepEqual(good.submits.map((s) => s.decoded), [OTP_TEXT, 'after the outage'])
+      assert.equal(good.binds.length, 2)
+    } finally {
+      await p.close?.()
+      for (const sock of sockets) sock.destroy()
+      await new Promise<void>((resolve) => front.close(() => resolve()))
+    }
+  })
+
   it('an unbind from the SMSC is answered and the bind re-opened', async () => {
     const { own, p } = await isolated()
     assert.equal((await send(p)).status, 'sent')

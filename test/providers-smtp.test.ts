@@ -299,28 +299,28 @@ describe('SmtpSMSProvider login', () => {
     })
   }
 
-  it('a wrong password is rejected (SMTP 535), nothing delivered', async () => {
+  it('a wrong password (SMTP 535) is unavailable, so the next provider is tried; nothing delivered', async () => {
     authServer.reset()
     const r = await send(make(base(authServer.port, { mailuser: 'account-to-login-to-smtp-server', mailpassword: 'wrong', start_tls: true, SERVER_CERTIFICATE: pki.caCertPath })))
-    assert.equal(r.status, 'rejected')
+    assert.equal(r.status, 'unavailable')
     assert.match(reason(r), /^login refused \(SMTP 535/)
     assert.equal(authServer.messages.length, 0)
     assert.equal(authServer.authFailures, 1)
   })
 
-  it('credentials against a server that offers no AUTH: rejected, not sent unauthenticated', async () => {
+  it('credentials against a server that offers no AUTH: unavailable (fail over), not sent unauthenticated', async () => {
     const s = await server()
     const r = await send(make(base(s.port, { mailuser: 'u', mailpassword: 'p' })))
-    assert.equal(r.status, 'rejected')
+    assert.equal(r.status, 'unavailable')
     assert.match(reason(r), /^login refused \(SMTP 5\d\d/)
     assert.equal(s.messages.length, 0)
   })
 
-  it('a server that requires a login refuses a provider without credentials → rejected', async () => {
+  it('a server that requires a login refuses a provider without credentials → unavailable (fail over)', async () => {
     authServer.reset()
     const r = await send(make(base(authServer.port, { start_tls: true, SERVER_CERTIFICATE: pki.caCertPath })))
-    assert.equal(r.status, 'rejected')
-    assert.match(reason(r), /^server refused the sender \(SMTP 530/)
+    assert.equal(r.status, 'unavailable')
+    assert.match(reason(r), /^server requires a login for the sender \(SMTP 530/)
     assert.equal(authServer.messages.length, 0)
   })
 })
@@ -407,6 +407,76 @@ describe('SmtpSMSProvider refusals and failures', () => {
   })
 })
 
+describe('SmtpSMSProvider under load (more sends than pooled connections)', () => {
+  /** Collects the process warnings of one kind while `fn` runs (they are emitted on a later tick). */
+  async function warningsDuring<T>(name: string, fn: () => Promise<T>): Promise<{ result: T; warnings: string[] }> {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => {
+      if (w.name === name) warnings.push(w.message)
+    }
+    process.on('warning', onWarning)
+    try {
+      const result = await fn()
+      await new Promise((resolve) => setImmediate(resolve))
+      return { result, warnings }
+    } finally {
+      process.off('warning', onWarning)
+    }
+  }
+
+  async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!cond()) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+
+  it('sends queued behind a busy pool all arrive: the 3 × TIMEOUT deadline starts when a connection is free; no MaxListeners warning', async () => {
+    // 25 sends, 5 connections, 300 ms per message: the last wave ends after about 1.5 s,
+    // well past the 0.9 s deadline that each exchange on its own easily meets.
+    const s = await server({ dataDelayMs: 300 })
+    const p = make(base(s.port, { TIMEOUT: 0.3, body: '<otp>' }))
+    const texts = Array.from({ length: 25 }, (_, i) => `code ${String(i).padStart(2, '0')}`)
+    const started = Date.now()
+    const { result, warnings } = await warningsDuring('MaxListenersExceededWarning', () =>
+      Promise.all(texts.map((text, i) => send(p, { phone: PHONE, text, transactionId: `tx-${i}` }))),
+    )
+    const elapsed = Date.now() - started
+    assert.deepEqual(result.map((r) => r.status), texts.map(() => 'sent'), JSON.stringify(result.filter((r) => r.status !== 'sent')))
+    assert.ok(elapsed > 900, `the queue outlasted one deadline (${elapsed} ms), else this test proves nothing`)
+    assert.deepEqual(s.messages.map((m) => parseMail(m.raw).body).sort(), texts)
+    assert.ok(s.messages.every((m) => m.to.length === 1 && m.to[0] === '+491701234567@sms.example.net'))
+    assert.ok(s.sessions.length <= 5, `${s.sessions.length} connections for a pool of 5`)
+    assert.deepEqual(warnings, [])
+  })
+
+  it('a send waiting for a connection: its abort signal ends it promptly, close() ends it too, and it never reaches the server', async () => {
+    const s = await server({ rcptHang: true }) // holds every connection in the middle of a message
+    const p = make(base(s.port, { TIMEOUT: 5 }))
+    const busy = Array.from({ length: 5 }, (_, i) => send(p, { ...MSG, transactionId: `busy-${i}` }))
+    await until(() => s.sessions.length === 5, 'five pooled connections')
+
+    const ac = new AbortController()
+    const queued = send(p, { ...MSG, transactionId: 'queued' }, ac.signal)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const aborted = Date.now()
+    ac.abort()
+    assert.deepEqual(await queued, { status: 'unavailable', reason: 'send aborted' })
+    assert.ok(Date.now() - aborted < 200, `abort took ${Date.now() - aborted} ms`)
+
+    const waiting = send(p, { ...MSG, transactionId: 'waiting' })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const closing = Date.now()
+    await p.close?.()
+    assert.deepEqual(await waiting, { status: 'unavailable', reason: 'provider is closed' })
+    for (const r of await Promise.all(busy)) assert.deepEqual(r, { status: 'unavailable', reason: 'provider is closed' })
+    assert.ok(Date.now() - closing < 1000, `close took ${Date.now() - closing} ms`)
+    assert.equal(s.sessions.length, 5, 'the aborted and the closed send never opened a connection')
+    assert.equal(s.messages.length, 0)
+  })
+})
+
 describe('SmtpSMSProvider injection (header/recipient smuggling)', () => {
   let s: SmtpTestServer
   before(async () => {
@@ -454,7 +524,7 @@ describe('SmtpSMSProvider connection test', () => {
     assert.equal(s.messages.length, 0, 'a test sends no mail')
     const bad = make(base(s.port, { start_tls: true, SERVER_CERTIFICATE: pki.caCertPath, mailuser: 'u', mailpassword: 'nope' }))
     const r = await bad.test?.(AbortSignal.timeout(5000))
-    assert.equal(r?.status, 'rejected')
+    assert.equal(r?.status, 'unavailable')
     assert.match(r ? reason(r) : '', /SMTP 535/)
     const port = await freePort()
     assert.deepEqual(await make(base(port)).test?.(AbortSignal.timeout(5000)), { status: 'unavailable', reason: 'connection refused (ECONNREFUSED)' })
@@ -683,11 +753,11 @@ describe('SmtpSMSProvider through the loader', () => {
     const good = load('good', base(ok.port, { mailuser: 'mailer', mailpassword: 'Pa55-secret-word', start_tls: true, SERVER_CERTIFICATE: pki.caCertPath }))
     assert.equal((await sendVia(good, secret, AbortSignal.timeout(5000))).status, 'sent')
     const wrongPw = load('wrong', base(ok.port, { mailuser: 'mailer', mailpassword: 'Other-secret-pw', start_tls: true, SERVER_CERTIFICATE: pki.caCertPath }))
-    assert.equal((await sendVia(wrongPw, secret, AbortSignal.timeout(5000))).status, 'rejected')
-    assert.equal((await wrongPw.instance.test?.(AbortSignal.timeout(5000)))?.status, 'rejected')
+    assert.equal((await sendVia(wrongPw, secret, AbortSignal.timeout(5000))).status, 'unavailable')
+    assert.equal((await wrongPw.instance.test?.(AbortSignal.timeout(5000)))?.status, 'unavailable')
     const refused = load('refused', base(refusing.port, { mailuser: 'mailer', mailpassword: 'Clear-text-pw' }))
     const r = await sendVia(refused, secret, AbortSignal.timeout(5000))
-    assert.equal(r.status, 'rejected') // the server offers no AUTH
+    assert.equal(r.status, 'unavailable') // the server offers no AUTH
     const injected = load('inject', base(ok.port, { start_tls: true, SERVER_CERTIFICATE: pki.caCertPath }))
     assert.equal((await sendVia(injected, { ...secret, phone: '+491709876543\r\nBcc: x@y.example' }, AbortSignal.timeout(5000))).status, 'rejected')
 

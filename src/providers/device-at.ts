@@ -24,6 +24,24 @@ export class AtFailure extends Error {
 
 const MAX_PENDING = 16 * 1024 // a modem that babbles without line ends is broken
 const MAX_LINES = 200
+/**
+ * Limit for each housekeeping step (input flush at open, the ESC at close, the close itself), or
+ * the command timeout when that is shorter: a driver can wedge any of them, and the device queue
+ * and `provider.close()` wait for them.
+ */
+const HOUSEKEEPING_MS = 2000
+
+/**
+ * Makes the port object, not yet opened. The default loads `serialport`; tests pass one whose
+ * binding misbehaves.
+ */
+export type PortFactory = (path: string, baudRate: number) => Promise<SerialPort>
+
+/** The real serial port (native `serialport` binding). */
+export const nativePort: PortFactory = async (path, baudRate) => {
+  const { SerialPort } = await import('serialport')
+  return new SerialPort({ path, baudRate, autoOpen: false })
+}
 
 interface Waiter {
   /** What reasons name: the command without secrets or numbers. */
@@ -44,28 +62,35 @@ export class AtChannel {
   #dirty = false // a message body may be half-entered: cancel it with ESC before closing
   #closed: Promise<void> | undefined
 
-  private constructor(private readonly port: SerialPort) {
+  private constructor(
+    private readonly port: SerialPort,
+    private readonly housekeepingMs: number,
+  ) {
     port.on('data', (chunk: Buffer) => this.#onData(chunk))
     port.on('error', (err: Error) => this.#fail(new AtFailure('io', this.#waiter?.label ?? 'port', `serial port error: ${err.message}`)))
     port.on('close', () => this.#fail(new AtFailure('io', this.#waiter?.label ?? 'port', 'the serial port was closed (device unplugged?)')))
   }
 
-  /** Opens `path` and drops whatever an earlier session left unread in the input buffer. */
-  static async open(path: string, baudRate: number, timeoutMs: number, signal: AbortSignal): Promise<AtChannel> {
-    const { SerialPort } = await import('serialport')
-    const port = new SerialPort({ path, baudRate, autoOpen: false })
+  /**
+   * Opens `path` and drops whatever an earlier session left unread in the input buffer.
+   * @param makePort builds the port object (tests inject misbehaving bindings)
+   */
+  static async open(path: string, baudRate: number, timeoutMs: number, signal: AbortSignal, makePort: PortFactory = nativePort): Promise<AtChannel> {
+    const housekeepingMs = Math.min(HOUSEKEEPING_MS, timeoutMs)
+    const port = await makePort(path, baudRate)
     const opened = new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())))
     try {
       await bounded(opened, timeoutMs, signal, 'open')
-      await new Promise<void>((resolve) => port.flush(() => resolve()))
+      const flushed = new Promise<void>((resolve) => port.flush(() => resolve()))
+      await bounded(flushed, housekeepingMs, signal, 'open', `the serial port did not flush its input within ${housekeepingMs / 1000} s (driver wedged?)`)
     } catch (err) {
+      if (port.isOpen) await release(port, housekeepingMs)
       // An open that completes after we gave up must not keep the port.
-      opened.then(() => port.close(), () => undefined)
-      if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()))
+      else void opened.then(() => release(port, housekeepingMs), () => discard(port))
       if (err instanceof AtFailure) throw err
       throw new AtFailure('open', 'open', `cannot open serial port ${path}: ${errorText(err)}`)
     }
-    return new AtChannel(port)
+    return new AtChannel(port, housekeepingMs)
   }
 
   /**
@@ -90,15 +115,21 @@ export class AtChannel {
     return lines
   }
 
-  /** Cancels a half-entered message (ESC), then closes the port. Idempotent. */
+  /**
+   * Cancels a half-entered message (ESC), then closes the port. Every step is bounded, so the
+   * device queue and `provider.close()` never wait on a wedged driver for long. Idempotent.
+   */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       this.#fail(new AtFailure('aborted', this.#waiter?.label ?? 'port', 'channel closed'))
-      if (this.#dirty && this.port.isOpen) await new Promise<void>((resolve) => this.port.write('\x1b', () => resolve()))
-      if (this.port.isOpen) {
-        await bounded(new Promise<void>((resolve) => this.port.close(() => resolve())), 2000, new AbortController().signal, 'close').catch(() => undefined)
+      const port = this.port
+      if (this.#dirty && port.isOpen) {
+        const escaped = await within(new Promise<void>((resolve) => port.write('\x1b', () => resolve())), this.housekeepingMs)
+        // The ESC (and whatever is queued before it) is stuck: discard the unsent output, else
+        // the OS close waits for it to drain (a serial driver waits up to 30 s).
+        if (!escaped && port.isOpen) await within(new Promise<void>((resolve) => port.flush(() => resolve())), this.housekeepingMs)
       }
-      this.port.removeAllListeners('data')
+      await release(port, this.housekeepingMs)
     })()
     return this.#closed
   }
@@ -159,6 +190,42 @@ export class AtChannel {
   }
 }
 
+/**
+ * Closes `port` within `ms`, then gives the port object up for good: its pending writes and
+ * reads are dropped and nothing it emits later reaches a channel. When the close does not finish
+ * in time the binding has already let go of the descriptor (and its lock) and the OS is still
+ * releasing the device; a later open may then fail or time out, but it is never refused because
+ * this process still holds the port.
+ */
+async function release(port: SerialPort, ms: number): Promise<void> {
+  if (port.isOpen) await within(new Promise<void>((resolve) => port.close(() => resolve())), ms)
+  discard(port)
+}
+
+/** Destroys the stream and detaches every listener (a late 'error' must not crash the process). */
+function discard(port: SerialPort): void {
+  port.removeAllListeners()
+  port.on('error', () => undefined)
+  if (!port.destroyed) port.destroy()
+}
+
+/** Resolves true when `p` settles within `ms`, false otherwise. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    p.then(
+      () => {
+        clearTimeout(timer)
+        resolve(true)
+      },
+      () => {
+        clearTimeout(timer)
+        resolve(true)
+      },
+    )
+  })
+}
+
 /** Final result codes other than OK. */
 function parseFinal(line: string): AtFinal | undefined {
   const m = /^\+(CMS|CME) ERROR:\s*(.*)$/i.exec(line)
@@ -175,11 +242,11 @@ function parseFinal(line: string): AtFinal | undefined {
 }
 
 /** Races `p` against a timeout and the signal; the loser's rejection never goes unhandled. */
-function bounded<T>(p: Promise<T>, timeoutMs: number, signal: AbortSignal, label: string): Promise<T> {
+function bounded<T>(p: Promise<T>, timeoutMs: number, signal: AbortSignal, label: string, timeoutMessage = `the modem did not answer ${label} within ${timeoutMs / 1000} s`): Promise<T> {
   p.catch(() => undefined)
   if (signal.aborted) return Promise.reject(new AtFailure('aborted', label, `aborted before ${label}`))
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => finish(() => reject(new AtFailure('timeout', label, `the modem did not answer ${label} within ${timeoutMs / 1000} s`))), timeoutMs)
+    const timer = setTimeout(() => finish(() => reject(new AtFailure('timeout', label, timeoutMessage))), timeoutMs)
     const onAbort = () => finish(() => reject(new AtFailure('aborted', label, `aborted while waiting for ${label}`)))
     signal.addEventListener('abort', onAbort, { once: true })
     const finish = (settle: () => void) => {

@@ -10,7 +10,7 @@ import { randomInt } from 'node:crypto'
 import { realpathSync } from 'node:fs'
 import type { Logger } from '../logger.js'
 import { maskPhone } from '../phone/index.js'
-import { AtChannel, AtFailure } from './device-at.js'
+import { AtChannel, AtFailure, nativePort, type PortFactory } from './device-at.js'
 import { isDeviceProblem } from './device-at-codes.js'
 import { BAD_DESTINATION, deviceDestination, exclusive } from './device-common.js'
 import { fitsTextMode } from './device-gsm.js'
@@ -42,8 +42,11 @@ type Job =
   | { readonly kind: 'text'; readonly phone: string; readonly text: string }
   | { readonly kind: 'pdu'; readonly pdus: readonly SubmitPdu[] }
 
-/** Builds the native-mode provider. No I/O until the first send. */
-export function createModemProvider(options: ModemOptions, log: Logger): SmsProvider {
+/**
+ * Builds the native-mode provider. No I/O until the first send.
+ * @param makePort builds the serial port object; tests inject one whose binding misbehaves
+ */
+export function createModemProvider(options: ModemOptions, log: Logger, makePort: PortFactory = nativePort): SmsProvider {
   const closer = new AbortController()
   const active = new Set<Promise<SendResult>>()
   /** Set once the SIM refused the PIN: retrying would burn the remaining attempts and PUK-lock it. */
@@ -64,7 +67,7 @@ export function createModemProvider(options: ModemOptions, log: Logger): SmsProv
     const result = await exclusive(key, both, async () => {
       let at: AtChannel | undefined
       try {
-        at = await AtChannel.open(options.port, options.baudRate, options.timeoutMs, both)
+        at = await AtChannel.open(options.port, options.baudRate, options.timeoutMs, both, makePort)
         const unlocked = await prepare(at, both)
         if (unlocked !== undefined) return unlocked
         if (job.kind === 'check') return { status: 'sent' } as const

@@ -2,6 +2,8 @@
  * One persistent SMPP `bind_transceiver` shared by every send of a provider instance: opened lazily
  * by the first request, kept alive with `enquire_link` when idle, re-opened with back-off (1 s
  * doubling to 60 s) after the SMSC drops it, closed with `unbind` by {@link SmppClient.close}.
+ * A send during the back-off does not sit it out: it brings the next attempt forward, though never
+ * closer than `reconnectMinMs` to the previous one (the SMSC may be back long before the timer).
  * Outstanding `submit_sm` PDUs are bounded by a {@link RequestWindow}; each PDU has a response timeout.
  *
  * Every failure is an {@link SmppUnavailableError} whose message is safe for logs and reasons
@@ -26,7 +28,10 @@ export interface SmppClientOptions {
   readonly window: number
   /** Idle time after which an enquire_link is sent. */
   readonly enquireLinkMs: number
-  /** First reconnect delay after a lost bind. @default 1000 */
+  /**
+   * First reconnect delay after a lost bind; also the shortest gap between two connection
+   * attempts that sends bring forward. @default 1000
+   */
   readonly reconnectMinMs?: number
   /** Longest reconnect delay. @default 60000 */
   readonly reconnectMaxMs?: number
@@ -96,6 +101,10 @@ export class SmppClient {
   /** Set while a lost bind is being re-established in the background. */
   #reconnecting = false
   #retryTimer: NodeJS.Timeout | undefined
+  /** When the scheduled retry fires (epoch ms). */
+  #retryAt = 0
+  /** When the last connection attempt started (epoch ms). */
+  #lastAttemptAt = 0
   #next: Deferred<Link> | undefined
   #delayMs: number
   #binds = 0
@@ -108,7 +117,7 @@ export class SmppClient {
     this.#onDeliver = onDeliver
     this.#window = new RequestWindow(options.window)
     this.#where = `${options.host}:${options.port}`
-    this.#delayMs = options.reconnectMinMs ?? 1000
+    this.#delayMs = this.#minGapMs
   }
 
   /** Successful binds so far (diagnostics). */
@@ -116,7 +125,7 @@ export class SmppClient {
     return this.#binds
   }
 
-  /** Ensures the bind is up, opening it (or waiting for the reconnect, up to the connect timeout). */
+  /** Ensures the bind is up, opening it (or bringing the scheduled reconnect forward and waiting for it). */
   async ensureBound(signal: AbortSignal): Promise<void> {
     await this.#bound(signal)
   }
@@ -174,18 +183,28 @@ export class SmppClient {
     if (this.#closing) throw new SmppUnavailableError('provider is closed')
     if (this.#link?.bound) return this.#link
     if (this.#attempt) return race(this.#attempt, signal)
-    if (this.#next) {
-      return race(this.#next.promise, signal, this.#o.connectTimeoutMs, `not connected to the SMSC at ${this.#where} (reconnecting)`)
+    const next = this.#next
+    if (next) {
+      // After a long outage the back-off timer may be a minute away although the SMSC is back:
+      // someone wants to send now, so try now, but not more often than once per reconnectMinMs.
+      const soonest = Math.max(Date.now(), this.#lastAttemptAt + this.#minGapMs)
+      if (soonest < this.#retryAt) this.#armRetry(next, soonest - Date.now())
+      return race(next.promise, signal)
     }
     return race(this.#startAttempt(), signal)
   }
 
+  get #minGapMs(): number {
+    return this.#o.reconnectMinMs ?? 1000
+  }
+
   #startAttempt(): Promise<Link> {
+    this.#lastAttemptAt = Date.now()
     const attempt = this.#open().then(
       (link) => {
         this.#attempt = undefined
         this.#reconnecting = false
-        this.#delayMs = this.#o.reconnectMinMs ?? 1000
+        this.#delayMs = this.#minGapMs
         this.#binds++
         return link
       },
@@ -209,11 +228,18 @@ export class SmppClient {
     this.#delayMs = Math.min(delay * 2, this.#o.reconnectMaxMs ?? 60_000)
     const next = deferred<Link>()
     this.#next = next
+    this.#armRetry(next, delay)
+  }
+
+  /** (Re)sets the timer of the scheduled retry `next` to fire in `ms`. */
+  #armRetry(next: Deferred<Link>, ms: number): void {
+    clearTimeout(this.#retryTimer)
+    this.#retryAt = Date.now() + ms
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined
       this.#next = undefined
       this.#startAttempt().then(next.resolve, next.reject)
-    }, delay)
+    }, ms)
     this.#retryTimer.unref() // a forgotten provider must not keep the process alive
   }
 

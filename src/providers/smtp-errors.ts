@@ -80,16 +80,18 @@ export function classifySmtpError(err: unknown): Failure {
   if (reply !== undefined) {
     const step = command === undefined ? 'the request' : (STEPS[command] ?? STEPS[command.split(' ')[0] ?? ''] ?? `the ${command} command`)
     if (code === 'EAUTH' || command?.startsWith('AUTH')) {
+      // Our credentials, not this message, are refused: another provider may well deliver.
       return reply >= 500
-        ? rejected(`login refused${smtp}; check mailuser/mailpassword and that the server offers AUTH`)
+        ? unavailable(`login refused${smtp}; check mailuser/mailpassword and that the server offers AUTH`)
         : unavailable(`login temporarily refused${smtp}`)
     }
     if (command !== undefined && SESSION_COMMANDS.has(command)) return unavailable(`server refused ${step}${smtp}`)
+    if (reply === 530) return unavailable(`server requires a login for ${step}${smtp}; set mailuser/mailpassword`)
     if (reply === 421 || (reply >= 400 && reply < 500)) return unavailable(`server temporarily refused ${step}${smtp}`)
     if (reply >= 500 && reply < 600) return rejected(`server refused ${step}${smtp}`)
     return unavailable(`unexpected server reply to ${step}${smtp}`)
   }
-  if (code === 'EAUTH' || code === 'ENOAUTH') return rejected(`login failed (${code})`)
+  if (code === 'EAUTH' || code === 'ENOAUTH') return unavailable(`login failed (${code})`)
   if (code === 'ECONNECTION' || code === 'ESOCKET' || code === 'EPROTOCOL') {
     return unavailable(`${code === 'EPROTOCOL' ? 'unexpected server reply' : 'connection failed'} (${original ?? code})`)
   }

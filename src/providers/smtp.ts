@@ -12,6 +12,7 @@
  * - The message is a proper MIME mail (Date, Message-ID, UTF-8), not LinOTP's bare three headers.
  * - A phone number or SMS text that could change the mail's headers or recipients is refused.
  */
+import { setMaxListeners } from 'node:events'
 import type { ConnectionOptions } from 'node:tls'
 import { createTransport } from 'nodemailer'
 import SMTPConnection from 'nodemailer/lib/smtp-connection'
@@ -20,13 +21,14 @@ import { maskPhone } from '../phone/mask.js'
 import { parseSmtpConfig, type SmtpOptions } from './smtp-config.js'
 import { classifySmtpError } from './smtp-errors.js'
 import { composeMail } from './smtp-message.js'
+import { SendSlots } from './smtp-slots.js'
 import type { ProviderClass, SendResult, SmsProvider } from './types.js'
 
 export { parseMailserver, type SmtpOptions, type SmtpSecurity } from './smtp-config.js'
 export { classifySmtpError } from './smtp-errors.js'
 export { composeMail, substituteTags } from './smtp-message.js'
 
-/** Open connections per provider. */
+/** Open connections per provider, and sends in progress at once (the rest wait their turn). */
 const MAX_CONNECTIONS = 5
 /** An idle pooled connection is closed after this long (servers drop idle clients anyway). */
 const IDLE_MS = 60_000
@@ -84,6 +86,10 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
     const mailer = createTransport(poolOptions)
     mailer.on('error', (err: unknown) => log.debug({ server, ...classifySmtpError(err) }, 'smtp transport error'))
     const closing = new AbortController()
+    // Every send and test() in progress or waiting listens here until it ends; there is no leak
+    // to warn about, however many there are.
+    setMaxListeners(0, closing.signal)
+    const slots = new SendSlots(MAX_CONNECTIONS)
     const checks = new Set<SMTPConnection>()
     const deadlineMs = options.timeoutMs * (1 + EXCHANGE_TIMEOUTS)
     let closed: Promise<void> | undefined
@@ -91,8 +97,9 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
     return {
       async send(msg, signal): Promise<SendResult> {
         const started = Date.now()
+        let queuedMs: number | undefined
         const done = (result: SendResult, code?: string): SendResult => {
-          log.debug({ server, phone: maskPhone(msg.phone), ms: Date.now() - started, result: result.status, code, transactionId: msg.transactionId }, 'smtp send finished')
+          log.debug({ server, phone: maskPhone(msg.phone), ms: Date.now() - started, queuedMs, result: result.status, code, transactionId: msg.transactionId }, 'smtp send finished')
           return result
         }
         if (closing.signal.aborted) return done({ status: 'unavailable', reason: 'provider is closed' })
@@ -112,8 +119,21 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
         const onClose = stopper('closed')
         signal.addEventListener('abort', onAbort)
         closing.signal.addEventListener('abort', onClose)
-        const timer = setTimeout(stopper('deadline'), deadlineMs)
+        let timer: NodeJS.Timeout | undefined
+        let held = false
+        const stopped = (): SendResult | undefined => {
+          if (why === 'closed') return done({ status: 'unavailable', reason: 'provider is closed' }, 'EABORT')
+          if (why === 'aborted') return done({ status: 'unavailable', reason: 'send aborted' }, 'EABORT')
+          if (why === 'deadline') return done({ status: 'unavailable', reason: `no answer within ${deadlineMs / 1000} s (ETIMEDOUT)` }, 'ETIMEDOUT')
+          return undefined
+        }
         try {
+          // Waiting for a pooled connection is bounded only by the caller's signal and close():
+          // the deadline is for this message's exchange, not for the messages queued before it.
+          held = await slots.acquire(stop.signal)
+          queuedMs = Date.now() - started
+          if (!held) return stopped() ?? done({ status: 'unavailable', reason: 'send aborted' }, 'EABORT')
+          timer = setTimeout(stopper('deadline'), deadlineMs)
           const info = await mailer.sendMail({
             from: { name: options.sender.name, address: options.sender.address },
             to: { name: mail.to.name, address: mail.to.address },
@@ -125,13 +145,13 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
           })
           return done({ status: 'sent', gatewayId: info.messageId })
         } catch (err) {
-          if (why === 'closed') return done({ status: 'unavailable', reason: 'provider is closed' }, 'EABORT')
-          if (why === 'aborted') return done({ status: 'unavailable', reason: 'send aborted' }, 'EABORT')
-          if (why === 'deadline') return done({ status: 'unavailable', reason: `no answer within ${deadlineMs / 1000} s (ETIMEDOUT)` }, 'ETIMEDOUT')
+          const result = stopped()
+          if (result !== undefined) return result
           const code = (err as { code?: unknown }).code
           return done(classifySmtpError(err), typeof code === 'string' ? code : undefined)
         } finally {
           clearTimeout(timer)
+          if (held) slots.release()
           signal.removeEventListener('abort', onAbort)
           closing.signal.removeEventListener('abort', onClose)
         }

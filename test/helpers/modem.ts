@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SerialPort } from 'serialport'
+import type { PortFactory } from '../../src/providers/device-at.js'
 
 export interface ModemBehaviour {
   /** SIM PIN: the SIM starts locked (`+CPIN: SIM PIN`) until `AT+CPIN="<pin>"`. */
@@ -276,4 +277,85 @@ export function decodeSubmit(hex: string): DecodedSubmit {
     throw new Error(`unexpected DCS ${dcs}`)
   }
   return { sca, scaOctets, tpduLength, first, phone, dcs, udl, udh, text }
+}
+
+/** How a {@link wedgeablePorts} binding misbehaves; change it at any time. */
+export interface Wedges {
+  /** A write whose data this accepts never completes, and its bytes never reach the modem. */
+  write?: ((data: Buffer) => boolean) | undefined
+  /** `flush` (tcflush) never completes. */
+  flush?: boolean | undefined
+  /**
+   * `close` lets go of the descriptor (as the Linux binding does before its close(2)) but does
+   * not report completion until {@link WedgeablePorts.unwedge}: a driver draining unsent output.
+   */
+  close?: boolean | undefined
+}
+
+export interface WedgeablePorts {
+  /** Pass to `createModemProvider` / `AtChannel.open`. */
+  readonly factory: PortFactory
+  /** Every port object made, oldest first. */
+  readonly ports: SerialPort[]
+  wedges: Wedges
+  /** Calls that are stuck right now, by kind. */
+  readonly stuck: { write: number; flush: number; close: number }
+  /** `flush` calls so far (stuck or not). */
+  readonly flushes: number
+  /** Lets every stuck call complete (a wedged write fails, as when the device goes away). */
+  unwedge(): void
+}
+
+/**
+ * Real serial ports (the native binding, e.g. on the scripted modem's pty) whose binding can be
+ * wedged: a write, the flush or the close that never completes, as a hung USB modem driver does.
+ */
+export function wedgeablePorts(initial: Wedges = {}): WedgeablePorts {
+  const ports: SerialPort[] = []
+  const release: Array<() => void> = []
+  const stuck = { write: 0, flush: 0, close: 0 }
+  let flushes = 0
+  const hang = (kind: keyof typeof stuck) =>
+    new Promise<void>((resolve, reject) => {
+      stuck[kind]++
+      release.push(() => {
+        stuck[kind]--
+        if (kind === 'write') reject(Object.assign(new Error('write canceled'), { canceled: true }))
+        else resolve()
+      })
+    })
+  const state: WedgeablePorts = {
+    ports,
+    wedges: initial,
+    stuck,
+    get flushes() {
+      return flushes
+    },
+    factory: async (path, baudRate) => {
+      const port = new SerialPort({ path, baudRate, autoOpen: false })
+      ports.push(port)
+      port.once('open', () => {
+        const binding = port.port
+        if (binding === undefined) return
+        const write = binding.write.bind(binding)
+        const flush = binding.flush.bind(binding)
+        const close = binding.close.bind(binding)
+        binding.write = (data) => (state.wedges.write?.(data) ? hang('write') : write(data))
+        binding.flush = () => {
+          flushes++
+          return state.wedges.flush ? hang('flush') : flush()
+        }
+        binding.close = async () => {
+          if (!state.wedges.close) return close()
+          await close()
+          await hang('close')
+        }
+      })
+      return port
+    },
+    unwedge() {
+      for (const fn of release.splice(0)) fn()
+    },
+  }
+  return state
 }

@@ -42,6 +42,8 @@ export interface SmtpTestServerOptions {
   readonly rcptHang?: boolean
   /** Reply to the end of DATA with this code. */
   readonly dataError?: number
+  /** Wait this long after the end of DATA before answering (a slow server). */
+  readonly dataDelayMs?: number
 }
 
 export interface SmtpTestServer {
@@ -101,7 +103,7 @@ export async function startSmtpServer(opts: SmtpTestServerOptions = {}): Promise
     onData(stream, session: SMTPServerSession, callback) {
       const chunks: Buffer[] = []
       stream.on('data', (c: Buffer) => chunks.push(c))
-      stream.on('end', () => {
+      const answer = () => {
         if (opts.dataError !== undefined) return callback(Object.assign(new Error('Message refused'), { responseCode: opts.dataError }))
         messages.push({
           from: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
@@ -112,7 +114,8 @@ export async function startSmtpServer(opts: SmtpTestServerOptions = {}): Promise
           sessionId: session.id,
         })
         callback(null, 'Ok: queued as TEST')
-      })
+      }
+      stream.on('end', () => (opts.dataDelayMs === undefined ? answer() : void setTimeout(answer, opts.dataDelayMs)))
     },
   }
   const server = new SMTPServer(options)
