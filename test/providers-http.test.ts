@@ -387,6 +387,20 @@ describe('HttpSMSProvider network failures', () => {
     assert.deepEqual(await send(p, AbortSignal.abort()), { status: 'unavailable', reason: 'request aborted' })
   })
 
+  it('close() waits 2 s for a hanging exchange, then aborts it (a settings change never waits out a gateway)', async () => {
+    gw.reset({ hang: true })
+    const p = make({ URL: `${gw.url}/send`, timeout: 30 })
+    const pending = send(p)
+    await new Promise((r) => setTimeout(r, 100)) // the request is at the gateway
+    const started = Date.now()
+    await p.close?.()
+    const closedAfter = Date.now() - started
+    assert.ok(closedAfter >= 1900 && closedAfter < 3500, `close took ${closedAfter} ms`)
+    const r = await pending
+    assert.equal(r.status, 'unavailable')
+    assert.ok(Date.now() - started < 3500, 'the hanging send ended with the close, not after its 30 s timeout')
+  })
+
   it('close() is idempotent; a send after close is unavailable', async () => {
     gw.reset()
     const p = make({ URL: `${gw.url}/send` })

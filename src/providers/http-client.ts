@@ -15,6 +15,7 @@ import { SYSTEM_TRUST, type HttpProxyEndpoint, type ProxyConfig, type ProxyEndpo
 import { basicAuthorization, digestAuthorization, findDigestChallenge } from './http-digest.js'
 import { classifyHttpError, HttpRequestError } from './http-errors.js'
 import { createSocksConnector } from './socks-connector.js'
+import { setMaxListeners } from 'node:events'
 
 // ---------------------------------------------------------------------------------------------
 // Dispatcher
@@ -307,25 +308,50 @@ function decode(bytes: Buffer, contentType: string | string[] | undefined): stri
   return new TextDecoder('utf-8').decode(bytes)
 }
 
+/** The pooled transport of one HTTP-based provider. */
+export interface ProviderTransport {
+  readonly dispatcher: Dispatcher
+  /**
+   * Runs one exchange with a signal that also fires when the transport is closed and its grace
+   * period is over, so `close()` never waits on a hanging gateway.
+   */
+  run<T>(signal: AbortSignal, exchange: (signal: AbortSignal) => Promise<T>): Promise<T>
+  /** Lets exchanges in flight finish for the grace period, aborts the rest, destroys the pool. */
+  close(): Promise<void>
+}
+
 /**
- * The one pooled dispatcher of an HTTP-based provider, with an idempotent close. Builds the pool
- * only; sockets are opened by the first request. `close()` lets requests in flight finish for
- * `graceMs`, then destroys the pool: a settings change must not wait out a hanging gateway.
+ * The one pooled dispatcher of an HTTP-based provider. Builds the pool only; sockets are opened by
+ * the first request. A settings change or shutdown closes it: requests in flight get `graceMs`,
+ * then they are aborted (their sends report `unavailable`).
  */
-export function providerTransport(opts: DispatcherOptions, graceMs = 2000): { readonly dispatcher: Dispatcher; close(): Promise<void> } {
+export function providerTransport(opts: DispatcherOptions, graceMs = 2000): ProviderTransport {
   const dispatcher = createDispatcher(opts)
+  const stop = new AbortController()
+  setMaxListeners(0, stop.signal) // every exchange in flight listens on it
+  let inFlight = 0
+  let drained: (() => void) | undefined
   let closing: Promise<void> | undefined
   return {
     dispatcher,
+    async run(signal, exchange) {
+      inFlight++
+      try {
+        return await exchange(AbortSignal.any([signal, stop.signal]))
+      } finally {
+        if (--inFlight === 0) drained?.()
+      }
+    },
     close() {
       closing ??= (async () => {
-        let timer: NodeJS.Timeout | undefined
-        const grace = new Promise<'late'>((resolve) => {
-          timer = setTimeout(() => resolve('late'), graceMs)
-        })
-        const outcome = await Promise.race([dispatcher.close().then(() => 'closed' as const), grace]).catch(() => 'closed' as const)
-        clearTimeout(timer)
-        if (outcome === 'late') await dispatcher.destroy().catch(() => undefined)
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            drained = resolve
+            setTimeout(resolve, graceMs).unref()
+          })
+        }
+        stop.abort()
+        await dispatcher.destroy().catch(() => undefined)
       })()
       return closing
     },

@@ -241,18 +241,18 @@ export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
         if (options.method === 'GET') url.search = url.search === '' ? `?${encoded}` : `${url.search}&${encoded}`
         const started = Date.now()
         try {
-          const res = await httpRequest(transport.dispatcher, {
+          const res = await transport.run(signal, (guarded) => httpRequest(transport.dispatcher, {
             method: options.method,
             url,
             headers,
             ...(options.method === 'POST' && { body: encoded }),
             auth: options.auth,
-            signal,
+            signal: guarded,
             readTimeoutMs: options.readTimeoutMs,
             connectTimeoutMs: options.connectTimeoutMs,
             // covers a Digest round trip plus a slowly dripping body
             deadlineMs: 2 * (options.connectTimeoutMs + options.readTimeoutMs),
-          })
+          }))
           const result = evaluateReply(options.rule, res.status, res.bodyText)
           log.debug({ host, phone: maskPhone(msg.phone), status: res.status, ms: Date.now() - started, result: result.status, transactionId: msg.transactionId }, 'gateway replied')
           return result

@@ -9,7 +9,8 @@
  *   error; LinOTP silently connects without a client certificate.
  * - Paths are checked against PAYLOAD at load (LinOTP fails each send); a path step that names a
  *   key on a list is an error (LinOTP silently writes nothing).
- * - A 5xx reply is `unavailable` (the next provider is tried) instead of a plain failure.
+ * - A 5xx, 401, 403, 407, 408 or 429 reply is `unavailable` (the next provider is tried) instead
+ *   of a plain failure; other 4xx are `rejected`.
  * - A timeout is `unavailable` at once (failover with back-off) instead of three attempts.
  * - Redirects are not followed: a 3xx reply is `rejected` (LinOTP follows them and judges the
  *   final reply; a redirect would re-send the OTP to wherever the gateway points).
@@ -149,20 +150,20 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
           return { status: 'rejected', reason: `internal error building the payload (${err instanceof Error ? err.name : typeof err})` }
         }
         try {
-          const res = await httpRequest(transport.dispatcher, {
+          const res = await transport.run(signal, (guarded) => httpRequest(transport.dispatcher, {
             method: 'POST',
             url: options.url,
             headers: options.headers,
             body,
             auth: options.auth,
-            signal,
+            signal: guarded,
             readTimeoutMs: options.readTimeoutMs,
             connectTimeoutMs: options.connectTimeoutMs,
             // covers a Digest round trip plus a slowly dripping reply
             deadlineMs: 2 * (options.connectTimeoutMs + options.readTimeoutMs),
-          })
-          // LinOTP: status < 400 is success. Ours: 2xx sent, 3xx rejected (not followed),
-          // 4xx rejected, 5xx unavailable. The reply body is never looked at.
+          }))
+          // LinOTP: status < 400 is success. Ours (evaluateReply): 2xx sent, 3xx rejected (not
+          // followed), outages (5xx, 401/403/407/408/429) unavailable, other 4xx rejected.
           const result = evaluateReply({ kind: 'status' }, res.status, '')
           log.debug({ host, phone: maskPhone(msg.phone), status: res.status, ms: Date.now() - started, result: result.status, transactionId: msg.transactionId }, 'gateway replied')
           return result

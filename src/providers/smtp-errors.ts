@@ -48,10 +48,10 @@ const SESSION_COMMANDS = new Set(['CONN', 'EHLO', 'HELO', 'LHLO'])
  * - unavailable (fail over): network and DNS failures, timeouts, TLS failures (including a
  *   server that does not offer STARTTLS when `start_tls` is set), unexpected replies, a server
  *   that refuses the session itself (greeting or EHLO answered with an error), and every SMTP
- *   4xx and 421 reply (temporary: another provider may deliver now).
- * - rejected: SMTP 5xx replies to the login, MAIL FROM, RCPT TO or DATA (the server refused
- *   this provider's credentials, sender, recipient or message: retrying elsewhere is pointless
- *   or the configuration must be fixed).
+ *   4xx and 421 reply (temporary: another provider may deliver now), and a refused or missing
+ *   login (535, 530, no AUTH offered): our credentials, not the message, are at fault.
+ * - rejected: SMTP 5xx replies to MAIL FROM, RCPT TO or DATA (the server refused this sender,
+ *   recipient or message: retrying elsewhere is pointless or the configuration must be fixed).
  */
 export function classifySmtpError(err: unknown): Failure {
   const e = (typeof err === 'object' && err !== null ? err : {}) as NodemailerErrorLike
