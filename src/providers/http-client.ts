@@ -16,6 +16,9 @@ import { basicAuthorization, digestAuthorization, findDigestChallenge } from './
 import { classifyHttpError, HttpRequestError } from './http-errors.js'
 import { createSocksConnector } from './socks-connector.js'
 import { setMaxListeners } from 'node:events'
+import type { Logger } from '../logger.js'
+import { maskPhone } from '../phone/index.js'
+import type { SendResult } from './types.js'
 
 // ---------------------------------------------------------------------------------------------
 // Dispatcher
@@ -316,6 +319,17 @@ export interface ProviderTransport {
    * period is over, so `close()` never waits on a hanging gateway.
    */
   run<T>(signal: AbortSignal, exchange: (signal: AbortSignal) => Promise<T>): Promise<T>
+  /**
+   * One gateway exchange of a provider send: the request (timeouts from the provider's config,
+   * deadline 2 x (connect + read) for a Digest round trip and a slow reply), the reply judged by
+   * `judge`, a debug line with masked facts only, every failure classified. Never throws.
+   */
+  exchange(
+    request: Omit<HttpRequestOptions, 'signal' | 'deadlineMs' | 'readTimeoutMs' | 'connectTimeoutMs'>,
+    signal: AbortSignal,
+    judge: (res: HttpResponse) => SendResult,
+    log: { logger: Logger; phone: string; transactionId: string },
+  ): Promise<SendResult>
   /** Lets exchanges in flight finish for the grace period, aborts the rest, destroys the pool. */
   close(): Promise<void>
 }
@@ -332,14 +346,40 @@ export function providerTransport(opts: DispatcherOptions, graceMs = 2000): Prov
   let inFlight = 0
   let drained: (() => void) | undefined
   let closing: Promise<void> | undefined
+  const run = async <T>(signal: AbortSignal, exchange: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    inFlight++
+    try {
+      return await exchange(AbortSignal.any([signal, stop.signal]))
+    } finally {
+      if (--inFlight === 0) drained?.()
+    }
+  }
   return {
     dispatcher,
-    async run(signal, exchange) {
-      inFlight++
+    run,
+    async exchange(request, signal, judge, log) {
+      const started = Date.now()
+      const facts = { host: new URL(request.url).host, phone: maskPhone(log.phone), transactionId: log.transactionId }
       try {
-        return await exchange(AbortSignal.any([signal, stop.signal]))
-      } finally {
-        if (--inFlight === 0) drained?.()
+        const res = await run(signal, (guarded) =>
+          httpRequest(dispatcher, {
+            ...request,
+            signal: guarded,
+            readTimeoutMs: opts.readTimeoutMs,
+            connectTimeoutMs: opts.connectTimeoutMs,
+            deadlineMs: 2 * (opts.connectTimeoutMs + opts.readTimeoutMs),
+          }),
+        )
+        const result = judge(res)
+        log.logger.debug({ ...facts, status: res.status, ms: Date.now() - started, result: result.status }, 'gateway replied')
+        return result
+      } catch (err) {
+        if (err instanceof HttpRequestError) {
+          log.logger.debug({ ...facts, ms: Date.now() - started, code: err.code }, 'gateway request failed')
+          return { status: err.kind, reason: err.message }
+        }
+        // httpRequest classifies everything; this is a bug guard, never a runtime outcome.
+        return { status: 'rejected', reason: `internal error (${err instanceof Error ? err.name : typeof err})` }
       }
     },
     close() {

@@ -11,11 +11,9 @@
  * - An unknown AUTH_TYPE is a config error (LinOTP silently sends without credentials).
  */
 import { ConfigError } from '../errors.js'
-import { maskPhone } from '../phone/mask.js'
 import { configString, configStringMap, configTimeoutPair } from './config-values.js'
-import { httpRequest, providerTransport, type HttpAuth } from './http-client.js'
+import { providerTransport, type HttpAuth } from './http-client.js'
 import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig, type TlsTrust } from './http-config.js'
-import { HttpRequestError } from './http-errors.js'
 import type { ProviderClass, SendResult, SmsProvider } from './types.js'
 
 /** The one reply rule that applies (LinOTP precedence), or the HTTP status when none is set. */
@@ -221,7 +219,6 @@ export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
   parse,
   create(options, ctx): SmsProvider {
     const log = ctx.logger.child({ class: 'HttpSMSProvider' }) // the loader already binds the provider name
-    const host = new URL(options.url).host
     const transport = providerTransport({
       tls: options.tls,
       proxy: options.proxy,
@@ -239,31 +236,12 @@ export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
         const encoded = new URLSearchParams([...params]).toString()
         const url = new URL(options.url)
         if (options.method === 'GET') url.search = url.search === '' ? `?${encoded}` : `${url.search}&${encoded}`
-        const started = Date.now()
-        try {
-          const res = await transport.run(signal, (guarded) => httpRequest(transport.dispatcher, {
-            method: options.method,
-            url,
-            headers,
-            ...(options.method === 'POST' && { body: encoded }),
-            auth: options.auth,
-            signal: guarded,
-            readTimeoutMs: options.readTimeoutMs,
-            connectTimeoutMs: options.connectTimeoutMs,
-            // covers a Digest round trip plus a slowly dripping body
-            deadlineMs: 2 * (options.connectTimeoutMs + options.readTimeoutMs),
-          }))
-          const result = evaluateReply(options.rule, res.status, res.bodyText)
-          log.debug({ host, phone: maskPhone(msg.phone), status: res.status, ms: Date.now() - started, result: result.status, transactionId: msg.transactionId }, 'gateway replied')
-          return result
-        } catch (err) {
-          if (err instanceof HttpRequestError) {
-            log.debug({ host, phone: maskPhone(msg.phone), ms: Date.now() - started, code: err.code, transactionId: msg.transactionId }, 'gateway request failed')
-            return { status: err.kind, reason: err.message }
-          }
-          // httpRequest classifies everything; this is a bug guard, never a runtime outcome.
-          return { status: 'rejected', reason: `internal error (${err instanceof Error ? err.name : typeof err})` }
-        }
+        return transport.exchange(
+          { method: options.method, url, headers, ...(options.method === 'POST' && { body: encoded }), auth: options.auth },
+          signal,
+          (res) => evaluateReply(options.rule, res.status, res.bodyText),
+          { logger: log, phone: msg.phone, transactionId: msg.transactionId },
+        )
       },
       close: () => transport.close(),
     }

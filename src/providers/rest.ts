@@ -17,11 +17,9 @@
  * - PROXY: socks5/socks5h work as with PySocks (`socks.ts`); socks4/socks4a are refused at load.
  */
 import { ConfigError } from '../errors.js'
-import { maskPhone } from '../phone/mask.js'
 import { configString, configTimeoutPair, requireString } from './config-values.js'
-import { httpRequest, providerTransport, type ClientTls, type HttpAuth } from './http-client.js'
+import { providerTransport, type ClientTls, type HttpAuth } from './http-client.js'
 import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig } from './http-config.js'
-import { HttpRequestError } from './http-errors.js'
 import { evaluateReply } from './http.js'
 import { loadClientCertificate } from './rest-client-cert.js'
 import { buildPayload, compilePayload, type PayloadPlan } from './rest-payload.js'
@@ -131,7 +129,6 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
   parse,
   create(options, ctx): SmsProvider {
     const log = ctx.logger.child({ class: 'RestSMSProvider' }) // the loader already binds the provider name
-    const host = new URL(options.url).host
     const transport = providerTransport({
       tls: options.tls,
       proxy: options.proxy,
@@ -141,7 +138,6 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
 
     return {
       async send(msg, signal): Promise<SendResult> {
-        const started = Date.now()
         let body: string
         try {
           body = JSON.stringify(buildPayload(options.plan, msg.phone, msg.text))
@@ -149,32 +145,14 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
           // parse() proved every build succeeds; this is a bug guard, never a runtime outcome.
           return { status: 'rejected', reason: `internal error building the payload (${err instanceof Error ? err.name : typeof err})` }
         }
-        try {
-          const res = await transport.run(signal, (guarded) => httpRequest(transport.dispatcher, {
-            method: 'POST',
-            url: options.url,
-            headers: options.headers,
-            body,
-            auth: options.auth,
-            signal: guarded,
-            readTimeoutMs: options.readTimeoutMs,
-            connectTimeoutMs: options.connectTimeoutMs,
-            // covers a Digest round trip plus a slowly dripping reply
-            deadlineMs: 2 * (options.connectTimeoutMs + options.readTimeoutMs),
-          }))
-          // LinOTP: status < 400 is success. Ours (evaluateReply): 2xx sent, 3xx rejected (not
-          // followed), outages (5xx, 401/403/407/408/429) unavailable, other 4xx rejected.
-          const result = evaluateReply({ kind: 'status' }, res.status, '')
-          log.debug({ host, phone: maskPhone(msg.phone), status: res.status, ms: Date.now() - started, result: result.status, transactionId: msg.transactionId }, 'gateway replied')
-          return result
-        } catch (err) {
-          if (err instanceof HttpRequestError) {
-            log.debug({ host, phone: maskPhone(msg.phone), ms: Date.now() - started, code: err.code, transactionId: msg.transactionId }, 'gateway request failed')
-            return { status: err.kind, reason: err.message }
-          }
-          // httpRequest classifies everything; this is a bug guard, never a runtime outcome.
-          return { status: 'rejected', reason: `internal error (${err instanceof Error ? err.name : typeof err})` }
-        }
+        // LinOTP: status < 400 is success. Ours (evaluateReply): 2xx sent, 3xx rejected (not
+        // followed), outages (5xx, 401/403/407/408/429) unavailable, other 4xx rejected.
+        return transport.exchange(
+          { method: 'POST', url: options.url, headers: options.headers, body, auth: options.auth },
+          signal,
+          (res) => evaluateReply({ kind: 'status' }, res.status, ''),
+          { logger: log, phone: msg.phone, transactionId: msg.transactionId },
+        )
       },
       close: () => transport.close(),
     }
