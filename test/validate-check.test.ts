@@ -200,6 +200,25 @@ describe('§2.2 /validate/check table', () => {
     assert.equal(auditOf(h, 'validate/check').at(-1)?.reason, "Missing parameter: 'pass'")
   })
 
+  test('several tokens, one still inside its blocking time: the top-level id answers that token too', async () => {
+    const key2 = 'aabbccddeeff00112233445566778899aabbccdd'
+    await enrolAlice(h)
+    await adminOk(h, '/admin/init', { type: 'sms', user: 'alice', realm: 'example', phone: '+4915199999999', pin: ALICE_PIN, otpkey: key2, serial: 'LSSM0002' })
+    const own = await check(h, { user: 'alice', serial: 'LSSM0002', pass: ALICE_PIN }) // token 2 alone
+    const ownId = own.body.detail.transactionid as string
+    h.clock.advance(5_000)
+    const r = await check(h, { user: 'alice', pass: ALICE_PIN }) // token 1 sent, token 2 blocked
+    const d = r.body.detail
+    assert.equal(d.message, 'Multiple challenges submitted.')
+    assert.equal(d.challenges.LSSM0002.message, 'sms with otp already submitted')
+    assert.equal(d.challenges.LSSM0002.transactionid, ownId)
+    assert.equal(d.transactionid, ownId, 'the blocked challenge\'s id is the base')
+    assert.equal(d.challenges.LSSM0001.transactionid, `${ownId}.01`)
+    const ok = await check(h, { user: 'alice', transactionid: d.transactionid, pass: refHotp(key2, 1) })
+    assert.equal(ok.body.result.value, true, 'token 2 answers through the top-level id')
+    assert.equal(await failcount(h, 'LSSM0001'), 0)
+  })
+
   test('several tokens trigger → "Multiple challenges submitted." with sub ids; one sub id answers', async () => {
     const key2 = 'aabbccddeeff00112233445566778899aabbccdd'
     await enrolAlice(h, { description: 'first' })

@@ -125,10 +125,11 @@ async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdi
 
 async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tokens: TokenRecord[], audit: AuditFacts): Promise<CheckResult> {
   const text = req.challenge !== undefined ? { challenge: req.challenge } : { data: req.data, message: req.message }
-  const base = tokens.length > 1 ? newTransactionId(core.settings.config.int('TransactionIdLength')) : undefined
+  const ids = tokens.length > 1 ? await multiTokenIds(core, tokens) : undefined
+  const base = ids?.base
   const outcomes: Array<[TokenRecord, TriggerOutcome]> = []
-  for (const [i, token] of tokens.entries()) {
-    const ctx = { user: query.user ?? '', realm: query.realm, client: query.client, text, ...(base ? { transactionId: subTransactionId(base, i + 1) } : {}) }
+  for (const token of tokens) {
+    const ctx = { user: query.user ?? '', realm: query.realm, client: query.client, text, ...(ids ? { transactionId: ids.next() } : {}) }
     outcomes.push([token, await triggerSms(core, token, ctx)])
   }
   const ok = outcomes.filter((o): o is [TokenRecord, Exclude<TriggerOutcome, { kind: 'failed' }>] => o[1].kind !== 'failed')
@@ -143,6 +144,37 @@ async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tok
   const first = (ok[0] as (typeof ok)[number])[1].reply
   const reply = { ...first, transactionid: base as string, state: base as string, message: 'Multiple challenges submitted.' }
   return { value: false, detail: { transactionid: base, message: reply.message, challenges }, challenge: reply, audit: { ...audit, action, reason: reasons } }
+}
+
+/**
+ * Transaction ids of a multi-token trigger. When a token still has a challenge inside its blocking
+ * time (it will answer "already submitted"), that challenge's base is reused, so the one top-level
+ * id answers every token (`findOpen` widens a base to its `.NN` sub ids); new sub ids skip the
+ * ones in use.
+ */
+async function multiTokenIds(core: Core, tokens: TokenRecord[]): Promise<{ base: string; next(): string }> {
+  const now = core.clock.now()
+  const blockMs = core.settings.config.int('SMSBlockingTimeout') * 1000
+  let base: string | undefined
+  for (const token of tokens) {
+    const recent = (await core.store.challenges.listOpen(token.serial, now)).find((c) => now <= c.createdAt + blockMs)
+    if (recent) {
+      base = recent.transactionId.split('.')[0] as string
+      break
+    }
+  }
+  const chosen = base ?? newTransactionId(core.settings.config.int('TransactionIdLength'))
+  const used = new Set((await core.store.challenges.findOpen(chosen, now)).map((c) => c.transactionId))
+  let n = 0
+  return {
+    base: chosen,
+    next() {
+      let id: string
+      do id = subTransactionId(chosen, ++n)
+      while (used.has(id))
+      return id
+    },
+  }
 }
 
 /** Decision 7: the follow-up SMS is sent exactly once, after the final success. */
