@@ -21,6 +21,7 @@ import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types
 import { recordingLogger } from './helpers/harness.js'
 import { decodeSubmit, missingTools, startModem, wedgeablePorts, type ScriptedModem, type WedgeablePorts, type Wedges } from './helpers/modem.js'
 import { classForms } from './helpers/product-examples.js'
+import { assertConfigError } from './helpers/assertions.js'
 
 const PHONE = '+491701234567'
 const OTP = '493817'
@@ -45,9 +46,6 @@ function make(config: Record<string, unknown>, logger = silentLogger): SmsProvid
   const p = DeviceSmsProviderClass.create(parse(config), { name: 'dev', logger })
   providers.push(p)
   return p
-}
-function assertConfigError(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (err: unknown) => err instanceof ConfigError && message.test(err.message))
 }
 function theModem(): ScriptedModem {
   assert.ok(modem, 'modem not started')

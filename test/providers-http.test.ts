@@ -1,10 +1,8 @@
 import type { TLSSocket } from 'node:tls'
 import assert from 'node:assert/strict'
 import { copyFileSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { ConfigError } from '../src/errors.js'
 import { maskPhone } from '../src/phone/mask.js'
 import { silentLogger, type Logger } from '../src/logger.js'
 import { createDispatcher, httpRequest } from '../src/providers/http-client.js'
@@ -14,6 +12,7 @@ import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types
 import { startGateway, type Gateway, type GatewayBehaviour } from './helpers/gateway.js'
 import { startProxy, type ForwardProxy } from './helpers/proxy.js'
 import { createTestPki, type TestPki } from './helpers/tls.js'
+import { assertConfigError, freePort } from './helpers/assertions.js'
 
 const PHONE = '+491701234567'
 const TEXT = 'Your OTP: 123456 & more = äöü ß/?#+%'
@@ -42,22 +41,7 @@ async function sendWith(behaviour: GatewayBehaviour, config: Record<string, unkn
   return send(make({ URL: `${gw.url}/send`, ...config }))
 }
 
-function assertConfigError(fn: () => unknown, message: RegExp | string) {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
-    if (typeof message === 'string') assert.equal(err.message, message)
-    else assert.match(err.message, message)
-    return true
-  })
-}
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 before(async () => {
   gw = await startGateway()

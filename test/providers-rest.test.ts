@@ -2,11 +2,9 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { after, before, describe, it } from 'node:test'
-import { ConfigError } from '../src/errors.js'
 import { silentLogger } from '../src/logger.js'
 import { maskPhone } from '../src/phone/index.js'
 import { loadProvider, sendVia } from '../src/providers/loader.js'
@@ -19,6 +17,7 @@ import { recordingLogger } from './helpers/harness.js'
 import { startProxy, type ForwardProxy } from './helpers/proxy.js'
 import { createTestPki, type TestPki } from './helpers/tls.js'
 import { CLX_EXAMPLE, SWISSCOM_EXAMPLE, point } from './helpers/product-examples.js'
+import { assertConfigError, freePort } from './helpers/assertions.js'
 
 const PHONE = '+41791234567'
 const OTP = '123456'
@@ -85,22 +84,7 @@ function jsonBody(g: Gateway, n = 0): Record<string, unknown> {
   return JSON.parse(req.body) as Record<string, unknown>
 }
 
-function assertConfigError(fn: () => unknown, message: RegExp | string) {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
-    if (typeof message === 'string') assert.equal(err.message, message)
-    else assert.match(err.message, message)
-    return true
-  })
-}
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 before(async () => {
   gw = await startGateway()

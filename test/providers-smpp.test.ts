@@ -15,6 +15,7 @@ import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types
 import { recordingLogger } from './helpers/harness.js'
 import { SMSC_PASSWORD, SMSC_SYSTEM_ID, startSmsc, type RecordedSubmit, type Smsc } from './helpers/smsc.js'
 import { SMPP_EXAMPLE } from './helpers/product-examples.js'
+import { assertConfigError, freePort } from './helpers/assertions.js'
 
 const PHONE = '+491701234567'
 const OTP_TEXT = 'Your OTP: 123456'
@@ -66,26 +67,12 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** The 6-octet concatenation UDH of a part, or undefined. */
 function udh(s: RecordedSubmit): number[] | undefined {
   return s.esmClass & 0x40 ? [...s.shortMessage.subarray(0, 6)] : undefined
 }
 
-function assertConfigError(fn: () => unknown, message: RegExp) {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
-    assert.match(err.message, message)
-    return true
-  })
-}
 
 before(async () => {
   smsc = await startSmsc({ accounts: [[SMSC_SYSTEM_ID, SMSC_PASSWORD], ['login-name', 'password']] })

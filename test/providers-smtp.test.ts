@@ -3,7 +3,6 @@ import { writeFileSync } from 'node:fs'
 import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { ConfigError } from '../src/errors.js'
 import { silentLogger } from '../src/logger.js'
 import { loadProvider, sendVia } from '../src/providers/loader.js'
 import { ProviderRegistry } from '../src/providers/registry.js'
@@ -12,7 +11,8 @@ import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types
 import { recordingLogger } from './helpers/harness.js'
 import { freePort, parseMail, startSilentServer, startSmtpServer, type SmtpTestServer } from './helpers/smtp-server.js'
 import { createTestPki, type TestPki } from './helpers/tls.js'
-import { classForms } from './helpers/product-examples.js'
+import { SMTP_EXAMPLE, classForms, point } from './helpers/product-examples.js'
+import { assertConfigError } from './helpers/assertions.js'
 
 const PHONE = '+491701234567'
 const TEXT = 'Your OTP: 736251'
@@ -52,13 +52,6 @@ function reason(r: SendResult): string {
   return r.status === 'sent' ? '' : r.reason
 }
 
-function assertConfigError(fn: () => unknown, message: RegExp) {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
-    assert.match(err.message, message)
-    return true
-  })
-}
 
 const tlsServer = () => ({ key: pki.serverKey, cert: pki.serverCert })
 
@@ -677,14 +670,7 @@ describe('SmtpSMSProvider through the loader', () => {
     for (const className of FORMS) {
       s.reset()
       // The example as printed, only the host pointed at the loopback server.
-      const config = `{ "mailserver" : "127.0.0.1:${s.port}",
-  "mailsender" : "linotp@yourdomain.com",
-  "mailuser" : "account-to-login-to-smtp-server",
-  "mailpassword" : "somesecret",
-  "mailto": "mailadress@smstp-gateway",
-  "subject" : "<phone>",
-  "body" : "This is your OTP-value: <otp>"
-}`
+      const config = point(SMTP_EXAMPLE, [['"smtp.yourdomain.com"', `"127.0.0.1:${s.port}"`]])
       const loaded = loadProvider({ name: 'mailgw', className, config, timeout: 120 }, registry, silentLogger)
       providers.push(loaded.instance)
       const r = await sendVia(loaded, MSG, AbortSignal.timeout(5000))

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
-import { createServer, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { after, before, describe, it } from 'node:test'
@@ -21,6 +21,7 @@ import { startProxy, type ForwardProxy } from './helpers/proxy.js'
 import { startSocksServer, type SocksServer } from './helpers/socks-server.js'
 import { createTestPki, type TestPki } from './helpers/tls.js'
 import { SWISSCOM_EXAMPLE, classForms, point } from './helpers/product-examples.js'
+import { assertConfigError, freePort } from './helpers/assertions.js'
 
 const PHONE = '+41791234567'
 const OTP = '123456'
@@ -58,22 +59,7 @@ const reasonOf = (r: SendResult) => (r.status === 'sent' ? '' : r.reason)
 const authUrl = (password = PROXY_PASSWORD, scheme = 'socks5') =>
   `${scheme}://su:${encodeURIComponent(password)}@127.0.0.1:${authSocks.port}`
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
-function assertConfigError(fn: () => unknown, message: RegExp) {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
-    assert.match(err.message, message)
-    assert.ok(!err.message.includes(PROXY_PASSWORD), 'the message repeats the password')
-    return true
-  })
-}
 
 before(async () => {
   pki = createTestPki()

@@ -165,14 +165,7 @@ export async function startSilentServer(script: (socket: Socket) => void = () =>
   }
 }
 
-/** A port on 127.0.0.1 that nothing listens on (bound and released). */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+export { freePort } from './assertions.js'
 
 export interface ParsedMail {
   /** Header name (lower case) → values in order, unfolded, RFC 2047 words decoded. */
