@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, test } from 'node:test'
 import { enrolAlice, startHarness, type Harness } from './helpers/harness.js'
+import { yieldingStore } from './helpers/yielding-store.js'
 import { createMemoryStore } from '../src/stores/memory.js'
-import type { Store } from '../src/stores/types.js'
 import { ALICE_PIN, aliceOtp, check, counter, failcount, triggerAlice } from './helpers/validate-helpers.js'
 
 const N = 50
@@ -97,33 +97,6 @@ describe('concurrency', () => {
     }
   })
 })
-
-/**
- * The memory store answers within one microtask, so over HTTP the trigger path rarely interleaves.
- * A networked backend (postgres, redis) yields between every call: this wrapper makes the memory
- * store do the same (each call resolves after a random number of macrotask turns), which is what
- * the compare-and-set and "already submitted" logic must survive.
- */
-function yieldingStore(inner: Store): Store {
-  const turn = () => new Promise<void>((ok) => setImmediate(ok))
-  const slow = async () => {
-    for (let i = Math.floor(Math.random() * 3); i >= 0; i--) await turn()
-  }
-  const wrap = <T extends object>(obj: T): T =>
-    new Proxy(obj, {
-      get(target, key, receiver) {
-        const v = Reflect.get(target, key, receiver) as unknown
-        if (typeof v !== 'function') return v
-        return async (...args: unknown[]) => {
-          await slow()
-          const r = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-          await slow()
-          return r
-        }
-      },
-    })
-  return { tokens: wrap(inner.tokens), challenges: wrap(inner.challenges), settings: inner.settings, open: () => inner.open(), close: () => inner.close() }
-}
 
 describe('concurrency with a store that yields between calls (like postgres/redis)', () => {
   let y: Harness

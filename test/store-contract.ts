@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { isOtpError, type OtpErrorCode } from '../src/errors.js'
 import type { ChallengeRecord, SettingsKind, Store, TokenRecord } from '../src/stores/types.js'
+import { barrier, yieldingStore } from './helpers/yielding-store.js'
 
 export const NOW = 1_700_000_000_000
 const MIN = 60_000
@@ -138,33 +139,25 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.equal(await store.tokens.casCounter('NOPE', 0, 1), false)
       })
 
-      it('OTP replay: of 50 concurrent casCounter calls with the same expected value exactly one wins', async () => {
-        await store.tokens.create(makeToken('RACE', { counter: 10 }))
-        const results = await times(50, (i) => store.tokens.casCounter('RACE', 10, 11 + i))
-        assert.equal(results.filter(Boolean).length, 1)
-        assert.equal((await store.tokens.get('RACE'))?.counter, 11 + results.indexOf(true))
-      })
+      it('OTP replay: of 50 interleaved read-then-casCounter callers exactly one wins', () => races.casCounter(store))
 
-      it('incrementFailcount returns successive values, atomically under concurrency', async () => {
+      it('incrementFailcount returns successive values', async () => {
         await store.tokens.create(makeToken('F'))
         assert.equal(await store.tokens.incrementFailcount('F'), 1)
         assert.equal(await store.tokens.incrementFailcount('F'), 2)
         assert.equal(await store.tokens.incrementFailcount('NOPE'), undefined)
-        await store.tokens.create(makeToken('F50'))
-        const values = await times(50, () => store.tokens.incrementFailcount('F50'))
-        assert.deepEqual([...values].sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 50 }, (_, i) => i + 1))
-        assert.equal((await store.tokens.get('F50'))?.failcount, 50)
       })
+      it('incrementFailcount is atomic under 50 interleaved callers', () => races.incrementFailcount(store))
 
-      it('reserveAttempt: exactly the attempts left are granted, even under 50 concurrent callers', async () => {
-        await store.tokens.create(makeToken('RA', { failcount: 7, maxfail: 10 }))
-        const granted = (await times(50, () => store.tokens.reserveAttempt('RA'))).filter((v) => v !== undefined)
-        assert.deepEqual(granted.sort((a, b) => (a ?? 0) - (b ?? 0)), [8, 9, 10])
-        assert.equal((await store.tokens.get('RA'))?.failcount, 10)
+      it('reserveAttempt: exactly the attempts left are granted; a locked token changes nothing', async () => {
+        await store.tokens.create(makeToken('RA', { failcount: 8, maxfail: 10 }))
+        assert.equal(await store.tokens.reserveAttempt('RA'), 9)
+        assert.equal(await store.tokens.reserveAttempt('RA'), 10)
         assert.equal(await store.tokens.reserveAttempt('RA'), undefined, 'locked: nothing changes')
         assert.equal((await store.tokens.get('RA'))?.failcount, 10)
         assert.equal(await store.tokens.reserveAttempt('NOPE'), undefined)
       })
+      it('OTP guessing: of 50 interleaved reserveAttempt callers exactly the attempts left are granted', () => races.reserveAttempt(store))
       it('releaseAttempt gives one back and never goes below 0', async () => {
         await store.tokens.create(makeToken('RL', { failcount: 1 }))
         await store.tokens.releaseAttempt('RL')
@@ -249,10 +242,31 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.deepEqual(await store.challenges.findOpen('9', NOW), [])
       })
 
-      it('OTP replay: of 50 concurrent consume calls exactly one wins', async () => {
-        await store.challenges.create(makeChallenge('555', 'S'))
-        const results = await times(50, () => store.challenges.consume('555'))
-        assert.equal(results.filter(Boolean).length, 1)
+      it('OTP replay: of 50 interleaved consume callers exactly one wins', () => races.consume(store))
+
+      it('settle changes provider and expiry in place; false when the challenge is gone', async () => {
+        await store.challenges.create(makeChallenge('40', 'S', { provider: 'first', counter: 3 }))
+        assert.equal(await store.challenges.settle('40', { provider: 'second', expiresAt: NOW + 9 * MIN }), true)
+        assert.deepEqual(await store.challenges.findOpen('40', NOW), [makeChallenge('40', 'S', { provider: 'second', counter: 3, expiresAt: NOW + 9 * MIN })])
+        assert.deepEqual(ids(await store.challenges.listOpen('S', NOW + 8 * MIN)), ['40'], 'the new expiry counts')
+        await store.challenges.consume('40')
+        assert.equal(await store.challenges.settle('40', { provider: 'x', expiresAt: NOW }), false)
+        assert.deepEqual(await store.challenges.findOpen('40', NOW), [], 'settle never re-creates a consumed challenge')
+        assert.equal(await store.challenges.settle('NOPE', { provider: 'x', expiresAt: NOW }), false)
+      })
+
+      it('lost OTP: a challenge is never absent while it is settled, for 50 interleaved readers', () => races.settle(store))
+
+      it('removeUpTo removes the token\'s challenges up to a counter only', async () => {
+        await store.challenges.create(makeChallenge('1', 'A', { counter: 4 }))
+        await store.challenges.create(makeChallenge('2', 'A', { counter: 5 }))
+        await store.challenges.create(makeChallenge('3', 'A', { counter: 6 }))
+        await store.challenges.create(makeChallenge('4', 'B', { counter: 1 }))
+        await store.challenges.removeUpTo('A', 5)
+        await store.challenges.removeUpTo('NOPE', 100)
+        assert.deepEqual(ids(await store.challenges.listOpen('A', NOW)), ['3'])
+        assert.deepEqual(ids(await store.challenges.listOpen('B', NOW)), ['4'])
+        assert.equal(await store.challenges.consume('2'), false)
       })
 
       it('removeForToken removes that token\'s challenges only', async () => {
@@ -329,4 +343,57 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
       })
     })
   })
+}
+
+/**
+ * The race tests of the contract, exported so `stores.test.ts` can show that each one fails on a
+ * store whose operation is not atomic. Callers are real async flows through `yieldingStore`
+ * (they interleave between store calls, as they would over a network), and a barrier lines them
+ * up so that every read happens before any write: a read-then-write backend cannot pass.
+ */
+export const races = {
+  async casCounter(store: Store): Promise<void> {
+    await store.tokens.create(makeToken('RACE', { counter: 10 }))
+    const y = yieldingStore(store)
+    const ready = barrier(50)
+    const results = await times(50, async (i) => {
+      const seen = (await y.tokens.get('RACE'))?.counter as number
+      await ready()
+      return y.tokens.casCounter('RACE', seen, seen + 1 + i)
+    })
+    assert.equal(results.filter(Boolean).length, 1, 'exactly one compare-and-set wins')
+    assert.equal((await store.tokens.get('RACE'))?.counter, 11 + results.indexOf(true))
+  },
+  async incrementFailcount(store: Store): Promise<void> {
+    await store.tokens.create(makeToken('F50'))
+    const y = yieldingStore(store)
+    const values = await times(50, () => y.tokens.incrementFailcount('F50'))
+    assert.deepEqual([...values].sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 50 }, (_, i) => i + 1))
+    assert.equal((await store.tokens.get('F50'))?.failcount, 50)
+  },
+  async reserveAttempt(store: Store): Promise<void> {
+    await store.tokens.create(makeToken('RA50', { failcount: 7, maxfail: 10 }))
+    const y = yieldingStore(store)
+    const granted = (await times(50, () => y.tokens.reserveAttempt('RA50'))).filter((v) => v !== undefined)
+    assert.deepEqual(granted.sort((a, b) => (a ?? 0) - (b ?? 0)), [8, 9, 10])
+    assert.equal((await store.tokens.get('RA50'))?.failcount, 10)
+  },
+  async consume(store: Store): Promise<void> {
+    await store.challenges.create(makeChallenge('555', 'S'))
+    const y = yieldingStore(store)
+    const results = await times(50, () => y.challenges.consume('555'))
+    assert.equal(results.filter(Boolean).length, 1)
+  },
+  async settle(store: Store): Promise<void> {
+    await store.challenges.create(makeChallenge('600', 'S', { provider: 'first' }))
+    const y = yieldingStore(store)
+    const seen = await times(50, async (i) => {
+      if (i % 10 === 0) {
+        await y.challenges.settle('600', { provider: `p${i}`, expiresAt: NOW + 10 * MIN })
+        return 1
+      }
+      return (await y.challenges.listOpen('S', NOW)).length
+    })
+    assert.deepEqual(seen.filter((n) => n !== 1), [], 'a reader found the challenge missing while it was settled')
+  },
 }

@@ -9,8 +9,10 @@ import { pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
 import { isOtpError } from '../src/errors.js'
 import { createMemoryStore, createSqliteStore } from '../src/stores/index.js'
+import type { ChallengeRecord, Store, TokenRecord } from '../src/stores/types.js'
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from '../src/stores/sqlite-migrations.js'
-import { NOW, makeChallenge, makeToken, storeContract } from './store-contract.js'
+import { NOW, makeChallenge, makeToken, races, storeContract } from './store-contract.js'
+import { turn } from './helpers/yielding-store.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'sms-otp-stores-'))
 after(() => rmSync(tmp, { recursive: true, force: true }))
@@ -30,6 +32,69 @@ const userVersion = (path: string): number => {
 storeContract('memory', async () => createMemoryStore())
 storeContract('sqlite file', async () => createSqliteStore({ path: dbPath('contract') }))
 storeContract('sqlite :memory:', async () => createSqliteStore({ path: ':memory:' }))
+
+/**
+ * A store whose read-check-write steps yield in the middle, as a naive networked backend would
+ * (SELECT, then UPDATE). Each race test of the contract must fail on it: otherwise the test could
+ * not tell an atomic store from this one.
+ */
+function nonAtomicStore(): Store {
+  const inner = createMemoryStore()
+  const tokens = new Map<string, TokenRecord>()
+  const challenges = new Map<string, ChallengeRecord>()
+  const broken: Pick<Store['tokens'], 'create' | 'get' | 'casCounter' | 'incrementFailcount' | 'reserveAttempt'> = {
+    async create(t) { tokens.set(t.serial, t) },
+    async get(serial) { return tokens.get(serial) },
+    async casCounter(serial, expected, next) {
+      const t = tokens.get(serial)
+      await turn()
+      if (!t || t.counter !== expected) return false
+      tokens.set(serial, { ...t, counter: next })
+      return true
+    },
+    async incrementFailcount(serial) {
+      const t = tokens.get(serial)
+      await turn()
+      if (!t) return undefined
+      tokens.set(serial, { ...t, failcount: t.failcount + 1 })
+      return t.failcount + 1
+    },
+    async reserveAttempt(serial) {
+      const t = tokens.get(serial)
+      await turn()
+      if (!t || t.failcount >= t.maxfail) return undefined
+      tokens.set(serial, { ...t, failcount: t.failcount + 1 })
+      return t.failcount + 1
+    },
+  }
+  const brokenChallenges: Pick<Store['challenges'], 'create' | 'consume' | 'settle' | 'listOpen'> = {
+    async create(c) { challenges.set(c.transactionId, c) },
+    async consume(id) {
+      const had = challenges.has(id)
+      await turn()
+      challenges.delete(id)
+      return had
+    },
+    async settle(id, patch) {
+      const c = challenges.get(id)
+      if (!c) return false
+      challenges.delete(id)
+      await turn()
+      challenges.set(id, { ...c, ...patch })
+      return true
+    },
+    async listOpen(serial, now) { return [...challenges.values()].filter((c) => c.serial === serial && c.expiresAt >= now) },
+  }
+  return { ...inner, tokens: { ...inner.tokens, ...broken }, challenges: { ...inner.challenges, ...brokenChallenges } }
+}
+
+describe('the contract\'s race tests can fail', () => {
+  for (const [name, race] of Object.entries(races)) {
+    it(`${name}: fails on a store that reads, yields, then writes`, async () => {
+      await assert.rejects(race(nonAtomicStore()), assert.AssertionError)
+    })
+  }
+})
 
 describe('memory store', () => {
   it('rejects options that are not positive integers', () => {

@@ -90,6 +90,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return map
   }
 
+  const createChallenge = async (challenge: ChallengeRecord): Promise<void> => {
+    const id = challenge.transactionId
+    if (challenges.has(id)) throw new OtpError('ERR_OTP_STORE', 'a challenge with that transaction id exists already')
+    // TTL from the record's own validity, not from Date.now(): callers inject their clock.
+    challenges.set(id, copyChallenge(challenge), { ttl: Math.max(1, challenge.expiresAt - challenge.createdAt) })
+    addTo(bySerial, challenge.serial, id)
+    addTo(byBase, baseId(id), id)
+  }
+
   return {
     async open() {},
     async close() {},
@@ -156,14 +165,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       },
     },
     challenges: {
-      async create(challenge) {
-        const id = challenge.transactionId
-        if (challenges.has(id)) throw new OtpError('ERR_OTP_STORE', 'a challenge with that transaction id exists already')
-        // TTL from the record's own validity, not from Date.now(): callers inject their clock.
-        challenges.set(id, copyChallenge(challenge), { ttl: Math.max(1, challenge.expiresAt - challenge.createdAt) })
-        addTo(bySerial, challenge.serial, id)
-        addTo(byBase, baseId(id), id)
-      },
+      create: createChallenge,
       async listOpen(serial, now) {
         return live(bySerial.get(serial), now).sort(newestFirst)
       },
@@ -173,6 +175,20 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       },
       async consume(transactionId) {
         return challenges.delete(transactionId)
+      },
+      async settle(transactionId, patch) {
+        const c = challenges.peek(transactionId)
+        if (c === undefined) return false
+        // Delete and re-insert with no await in between: atomic on this event loop. A plain `set`
+        // would run `dispose` on the old value and drop the index entries of the new one.
+        challenges.delete(transactionId)
+        await createChallenge({ ...c, provider: patch.provider, expiresAt: patch.expiresAt })
+        return true
+      },
+      async removeUpTo(serial, counter) {
+        for (const id of [...(bySerial.get(serial) ?? [])]) {
+          if ((challenges.peek(id)?.counter ?? Infinity) <= counter) challenges.delete(id)
+        }
       },
       async removeForToken(serial) {
         for (const id of [...(bySerial.get(serial) ?? [])]) challenges.delete(id)

@@ -93,6 +93,8 @@ function prepare(db: Database.Database) {
     findBase: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE (transaction_id = @id OR (transaction_id >= @lo AND transaction_id < @hi)) AND ${open} ORDER BY transaction_id`),
     consume: db.prepare<[string]>('DELETE FROM challenges WHERE transaction_id = ?'),
     removeForToken: db.prepare<[string]>('DELETE FROM challenges WHERE serial = ?'),
+    removeUpTo: db.prepare<[string, number]>('DELETE FROM challenges WHERE serial = ? AND counter <= ?'),
+    settle: db.prepare<[string, number, string]>('UPDATE challenges SET provider = ?, expires_at = ? WHERE transaction_id = ?'),
     purge: db.prepare<[number]>('DELETE FROM challenges WHERE expires_at < ?'),
     listSettings: db.prepare<[string], { name: string; value: string }>('SELECT name, value FROM settings WHERE kind = ? ORDER BY name'),
     getSetting: db.prepare<[string, string], { value: string }>('SELECT value FROM settings WHERE kind = ? AND name = ?'),
@@ -210,6 +212,12 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       },
       async consume(transactionId) {
         return use((s) => s.consume.run(transactionId)).changes === 1
+      },
+      async settle(transactionId, patch) {
+        return use((s) => s.settle.run(patch.provider, patch.expiresAt, transactionId)).changes === 1
+      },
+      async removeUpTo(serial, counter) {
+        use((s) => s.removeUpTo.run(serial, counter))
       },
       async removeForToken(serial) {
         use((s) => s.removeForToken.run(serial))

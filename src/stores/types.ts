@@ -113,7 +113,20 @@ export interface ChallengeStore {
    * `listOpen` first and use `consume` only to settle races.
    */
   consume(transactionId: string): Promise<boolean>
-  /** Removes every challenge of a token (after a success, or when the token is removed). */
+  /**
+   * Records which provider delivered a challenge and how long its OTP lives, in one atomic step
+   * (a failover sent it through another provider than the one it was created for). Returns false,
+   * changing nothing, when the challenge is gone (consumed or removed meanwhile). The challenge is
+   * never absent in between, so a concurrent trigger always sees it and sends no second SMS.
+   */
+  settle(transactionId: string, patch: Pick<ChallengeRecord, 'provider' | 'expiresAt'>): Promise<boolean>
+  /**
+   * Removes the token's challenges whose counter is at most `counter`: after an OTP for counter
+   * `counter` was accepted, those OTPs are dead. A challenge a concurrent trigger created for a
+   * later counter survives (its SMS is on its way). Atomic per call.
+   */
+  removeUpTo(serial: string, counter: number): Promise<void>
+  /** Removes every challenge of a token (when the token is removed). */
   removeForToken(serial: string): Promise<void>
   /** Deletes challenges with `expiresAt < now`; returns how many. */
   purgeExpired(now: number): Promise<number>
