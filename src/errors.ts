@@ -25,6 +25,11 @@ export const ERROR_CODES = {
   ERR_OTP_REQUEST_TOO_LARGE: 'the request body or a field is larger than allowed',
   ERR_OTP_STORE: 'the store failed or its data is corrupt',
   ERR_OTP_CRYPTO: 'a secret could not be decrypted (wrong key or tampered data)',
+  ERR_OTP_RESOURCE_NOT_ALLOWED: 'a file path, program, device or network destination is outside what the operator allowed',
+  ERR_OTP_RATE_LIMITED: 'too many refused credentials from this address; try again later',
+  ERR_OTP_KEY_MISMATCH: 'the master key does not belong to this data (missing, replaced or wrong key)',
+  ERR_OTP_TIMEOUT: 'an operation did not finish within its deadline',
+  ERR_OTP_METHOD_NOT_ALLOWED: 'the HTTP method is not allowed for this request',
   ERR_OTP_NOT_IMPLEMENTED: 'the feature arrives in a later release',
 } as const
 

@@ -21,12 +21,11 @@ import { Settings } from './settings/index.js'
 import { createMemoryStore } from './stores/memory.js'
 import type { Store } from './stores/types.js'
 import * as admin from './admin/tokens.js'
-import { autoSms, check } from './validate/check.js'
+import { check } from './validate/check.js'
+import { ensureDecoy } from './validate/decoy.js'
 import { checkS, checkT, simplecheck, smspin } from './validate/endpoints.js'
-import type { AuditFacts, AuditRecord, CheckRequest, CheckResult } from './validate/types.js'
-import { resolveUser } from './validate/user.js'
-import { triggerSms } from './tokens/trigger.js'
-import { acceptOtp, openChallenges } from './tokens/verify.js'
+import { trigger, verify, type TriggerRequest, type VerifyRequest } from './validate/second-factor.js'
+import type { AuditFacts, AuditRecord, CheckRequest } from './validate/types.js'
 
 /** Options of {@link createSmsOtp}. */
 export interface SmsOtpOptions {
@@ -82,6 +81,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
   const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: record }, 'audit'))
   await store.open()
   await settings.load()
+  await ensureDecoy(core)
 
   const audit = (endpoint: string, client: string | undefined, result: boolean, facts: AuditFacts): void => {
     auditSink({ endpoint, client: client ?? '', result, time: new Date(clock.now()).toISOString(), ...facts })
@@ -107,45 +107,13 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
     checkS: (req: CheckRequest) => audited('validate/check_s', req.client, () => checkS(core, req)),
 
     /**
-     * Second factor after a first factor the host has checked: sends an SMS to each active token
+     * Second factor after a first factor the host has checked: sends an SMS to every active token
      * of the user (no PIN). Answers like `check` with a PIN: value false and the challenge.
      */
-    trigger: (req: { user: string; realm?: string; client?: string; data?: string }) =>
-      audited('trigger', req.client, async (): Promise<CheckResult> => {
-        const who = resolveUser(settings, req.user, req.realm)
-        const facts: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
-        const tokens = (await store.tokens.list({ user: who.login })).filter((t) => t.realm === who.realm && t.active && t.failcount < t.maxfail)
-        const token = tokens[0]
-        if (!token) return { value: false, audit: { ...facts, reason: 'user has no usable token' } }
-        const outcome = await triggerSms(core, token, { user: who.login, realm: who.realm ?? undefined, client: req.client, text: { data: req.data } })
-        if (outcome.kind === 'failed') return { value: false, audit: { ...facts, serial: token.serial, reason: outcome.reason } }
-        const action = outcome.kind === 'sent' ? 'challenge triggered' : 'challenge blocked'
-        return { value: false, detail: { ...outcome.reply }, challenge: outcome.reply, audit: { ...facts, serial: token.serial, action, reason: '' } }
-      }),
+    trigger: (req: TriggerRequest) => audited('trigger', req.client, () => trigger(core, req)),
 
     /** Second step after {@link trigger}: the OTP for an open transaction of this user. */
-    verify: (req: { user: string; realm?: string; transactionId: string; otp: string; client?: string }) =>
-      audited('verify', req.client, async (): Promise<CheckResult> => {
-        const who = resolveUser(settings, req.user, req.realm)
-        const facts: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
-        const challenges = await store.challenges.findOpen(req.transactionId, clock.now())
-        for (const serial of new Set(challenges.map((c) => c.serial))) {
-          const token = await store.tokens.get(serial)
-          if (!token || token.user !== who.login || token.realm !== who.realm || !token.active) continue
-          if ((await store.tokens.reserveAttempt(serial)) === undefined) {
-            return { value: false, audit: { ...facts, serial, reason: 'Failcounter exceeded' } }
-          }
-          const outcome = await acceptOtp(core, token, req.otp, await openChallenges(core, token, req.transactionId))
-          if (outcome.ok) {
-            await store.tokens.resetFailcount([serial])
-            const query = { scope: 'authentication' as const, now: new Date(clock.now()), user: who.login, realm: who.realm ?? undefined, client: req.client }
-            await autoSms(core, {}, query, token)
-            return { value: true, audit: { ...facts, serial, action: 'authenticated', reason: '' } }
-          }
-          return { value: false, audit: { ...facts, serial, reason: outcome.reason } } // counted when reserved
-        }
-        return { value: false, audit: { ...facts, reason: 'no open challenge for this user and transaction' } }
-      }),
+    verify: (req: VerifyRequest) => audited('verify', req.client, () => verify(core, req)),
 
     tokens: {
       init: (params: Parameters<typeof admin.initToken>[1]) => admin.initToken(core, params),

@@ -180,9 +180,11 @@ describe('§2.6 /validate/check_s', () => {
     assert.equal(r.body.detail?.message, 'sms submitted')
   })
 
-  test('unknown serial → status false', async () => {
-    const r = await h.post('/validate/check_s', { serial: 'LSSM9999', pass: ALICE_PIN })
-    assert.deepEqual(r.body.result, { status: false, value: false })
+  test('threat: serial enumeration — an unknown serial is answered like a known one with a wrong pass', async () => {
+    const known = await h.post('/validate/check_s', { serial: SERIAL, pass: '9999' })
+    const unknown = await h.post('/validate/check_s', { serial: 'LSSM9999', pass: ALICE_PIN })
+    assert.deepEqual(known.body.result, { status: true, value: false })
+    assert.deepEqual(unknown.body, known.body, 'LinOTP answers status false for an unknown serial; we do not')
     assert.equal(auditOf(h, 'validate/check_s').at(-1)?.reason, 'No token found!')
   })
 

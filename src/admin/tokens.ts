@@ -7,6 +7,7 @@ import { OtpError, ParameterError } from '../errors.js'
 import { maskPhone, validatePhone } from '../phone/index.js'
 import type { TokenPatch, TokenRecord } from '../stores/types.js'
 import { MAX_PIN_LENGTH, buildToken, parseMaxFail, type EnrollParams } from '../tokens/enroll.js'
+import { isDecoy } from '../validate/decoy.js'
 import { resolveUser } from '../validate/user.js'
 
 /** A token as `/admin/show` lists it (LinOTP names). No seed, no PIN hash. */
@@ -61,7 +62,7 @@ export async function initToken(core: Core, params: EnrollParams): Promise<strin
 /** Tokens by serial and/or owner. */
 export async function showTokens(core: Core, filter: { serial?: string | undefined; user?: string | undefined; realm?: string | undefined }): Promise<TokenView[]> {
   if (filter.serial !== undefined) {
-    const t = await core.store.tokens.get(filter.serial)
+    const t = isDecoy(filter.serial) ? undefined : await core.store.tokens.get(filter.serial)
     return t ? [tokenView(t)] : []
   }
   if (filter.user !== undefined) {
@@ -69,13 +70,14 @@ export async function showTokens(core: Core, filter: { serial?: string | undefin
     const tokens = await core.store.tokens.list({ user: owner.user ?? '' })
     return tokens.filter((t) => t.realm === owner.realm).map((t) => tokenView(t))
   }
-  return (await core.store.tokens.list(filter.realm === undefined ? {} : { realm: filter.realm.toLowerCase() })).map((t) => tokenView(t))
+  const listed = await core.store.tokens.list(filter.realm === undefined ? {} : { realm: filter.realm.toLowerCase() })
+  return listed.filter((t) => !isDecoy(t.serial)).map((t) => tokenView(t))
 }
 
 /** Selects tokens by serial or by user (LinOTP admin semantics); at least one must be given. */
 export async function selectTokens(core: Core, serial: string | undefined, user: string | undefined, realm: string | undefined): Promise<TokenRecord[]> {
   if (serial !== undefined) {
-    const t = await core.store.tokens.get(serial)
+    const t = isDecoy(serial) ? undefined : await core.store.tokens.get(serial)
     return t ? [t] : []
   }
   if (user === undefined) throw new ParameterError("Missing parameter: 'serial' or 'user'")

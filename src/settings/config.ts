@@ -22,6 +22,11 @@ export const CONFIG_KEYS = {
   TransactionIdLength: { type: 'int', def: 17, min: 12, max: 17 },
   splitAtSign: { type: 'bool', def: true },
   PrependPin: { type: 'bool', def: true },
+  /**
+   * Longest SMS a request-supplied text (`data`, `message`, `challenge`) may produce, in SMS parts,
+   * with the OTP and placeholders filled in. Longer ones send nothing. Policy texts are not capped.
+   */
+  SMSRequestTextMaxParts: { type: 'int', def: 1, min: 1, max: 10 },
   /** Callers (RADIUS servers, SSO front-ends) allowed to pass the end user's address. */
   mayOverwriteClient: { type: 'string', def: '', maxLength: 4000 },
   /** Timeout of the legacy `imported_default` provider (LinOTP quirk: shared key). */

@@ -1,7 +1,13 @@
 /**
  * SMS text composition (LinOTP §1.6 with Decision 4): request `challenge` → `smstext` policy →
- * request `data`/`message` unless `enforce_smstext` → `<otp>` prepended when missing → placeholders.
+ * request `data`/`message` → `<otp>` prepended when missing → placeholders.
+ *
+ * Under `enforce_smstext` every request-supplied text is ignored, `challenge` included: the text
+ * goes out under the organisation's sender id, so whoever may call the validate API (with
+ * `trigger_sms`, without a PIN) must not be able to choose it. Without the policy a request text is
+ * allowed but capped (config `SMSRequestTextMaxParts`, one SMS part by default).
  */
+import { gsm7Length } from '../providers/smpp-encoding.js'
 
 export interface TextSources {
   /** Request parameter `challenge` (check_s / check). */
@@ -11,22 +17,41 @@ export interface TextSources {
   readonly message?: string | undefined
   /** Value of the `smstext` policy, if one applies. */
   readonly policyText?: string | undefined
-  /** `enforce_smstext` policy: ignore request texts. */
+  /** `enforce_smstext` policy: ignore every request text. */
   readonly enforce: boolean
 }
 
+/** The template to send, and whether the request chose it (then its length is capped). */
+export interface ChosenTemplate {
+  /** Always contains `<otp>`. */
+  readonly template: string
+  readonly fromRequest: boolean
+}
+
 /** Chooses the template. `<otp>` is guaranteed to be in the result. */
-export function chooseTemplate(src: TextSources): string {
-  let text = src.challenge ?? '<otp>'
-  if (src.policyText !== undefined && src.policyText !== '<otp>') text = src.policyText
+export function chooseTemplate(src: TextSources): ChosenTemplate {
+  let text = '<otp>'
+  let fromRequest = false
+  if (!src.enforce && src.challenge !== undefined) [text, fromRequest] = [src.challenge, true]
+  if (src.policyText !== undefined && src.policyText !== '<otp>') [text, fromRequest] = [src.policyText, false]
   const requested = src.data ?? src.message
-  if (requested !== undefined && !src.enforce) text = requested
+  if (!src.enforce && requested !== undefined) [text, fromRequest] = [requested, true]
   if (text === '') text = '<otp>'
   if (!text.includes('<otp>')) text = `<otp> ${text}`
-  return text
+  return { template: text, fromRequest }
 }
 
 /** Replaces every `<otp>`, `<serial>` and `<transactionid>`. */
 export function renderText(template: string, values: { otp: string; serial: string; transactionId: string }): string {
   return template.replaceAll('<otp>', values.otp).replaceAll('<serial>', values.serial).replaceAll('<transactionid>', values.transactionId)
+}
+
+/**
+ * SMS parts a text needs: GSM 03.38 when every character fits (160 septets, 153 per part of a
+ * longer message), else UCS-2 (70 code units, 67 per part).
+ */
+export function smsParts(text: string): number {
+  const septets = gsm7Length(text)
+  if (septets !== undefined) return septets <= 160 ? 1 : Math.ceil(septets / 153)
+  return text.length <= 70 ? 1 : Math.ceil(text.length / 67)
 }

@@ -13,7 +13,7 @@ import { hotp } from '../otp/hotp.js'
 import { maskPhone } from '../phone/index.js'
 import type { LoadedProvider } from '../providers/loader.js'
 import type { ChallengeRecord, TokenRecord } from '../stores/types.js'
-import { chooseTemplate, renderText, type TextSources } from './text.js'
+import { chooseTemplate, renderText, smsParts, type TextSources } from './text.js'
 
 /** Request-side inputs of a trigger. */
 export interface TriggerContext {
@@ -57,11 +57,17 @@ export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerCon
   } catch (err) {
     return { kind: 'failed', reason: describeError(err) }
   }
-  const template = chooseTemplate({
+  const { template, fromRequest } = chooseTemplate({
     ...ctx.text,
     policyText: settings.policies.string(query, 'smstext'),
     enforce: settings.policies.bool(query, 'enforce_smstext'),
   })
+  if (fromRequest) {
+    // Measured as it will be sent: the longest OTP, the serial, a sub transaction id.
+    const longest = renderText(template, { otp: '9'.repeat(token.otplen), serial: token.serial, transactionId: '9'.repeat(settings.config.int('TransactionIdLength') + 3) })
+    const max = settings.config.int('SMSRequestTextMaxParts')
+    if (smsParts(longest) > max) return { kind: 'failed', reason: `the request text needs ${smsParts(longest)} SMS parts, SMSRequestTextMaxParts allows ${max}` }
+  }
   const blockMs = ctx.ignoreBlocking ? -1 : settings.config.int('SMSBlockingTimeout') * 1000
   const first = candidates[0] as LoadedProvider
 
@@ -142,10 +148,13 @@ async function deliver(
   const delivered = candidates.find((c) => c.name === result.provider) as LoadedProvider
   if (delivered.name !== challenge.provider) {
     // Another provider delivered: the OTP lives as long as *its* Timeout says (Decision 1).
-    const replaced = { ...challenge, provider: delivered.name, expiresAt: challenge.createdAt + delivered.timeout * 1000 }
-    if (await core.store.challenges.consume(challenge.transactionId)) await core.store.challenges.create(replaced)
+    // One atomic update: the challenge never disappears, so a concurrent trigger keeps seeing it
+    // and answers "already submitted" instead of sending a second SMS.
+    await core.store.challenges.settle(challenge.transactionId, { provider: delivered.name, expiresAt: challenge.createdAt + delivered.timeout * 1000 })
   }
-  core.logger.info({ serial: token.serial, phone: maskPhone(token.phone), provider: delivered.name, transactionId: challenge.transactionId }, 'sms sent')
+  // The transaction id answers the challenge together with the OTP: not at info level.
+  core.logger.info({ serial: token.serial, phone: maskPhone(token.phone), provider: delivered.name }, 'sms sent')
+  core.logger.debug({ serial: token.serial, transactionId: challenge.transactionId }, 'challenge created')
   const prompt = core.settings.config.string('SMS_CHALLENGE_PROMPT')
   return { kind: 'sent', reply: reply(token, challenge.transactionId, prompt), provider: delivered.name }
 }

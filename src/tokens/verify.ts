@@ -37,7 +37,7 @@ export function matchOtp(core: Core, token: TokenRecord, otp: string, challenges
 
 /**
  * Accepts `otp` for `token` if it answers one of `challenges`: moves the counter past it
- * (compare-and-set) and closes the token's challenges. Exactly one concurrent caller wins.
+ * (compare-and-set) and closes the challenges it made dead. Exactly one concurrent caller wins.
  */
 export async function acceptOtp(core: Core, token: TokenRecord, otp: string, challenges: readonly ChallengeRecord[]): Promise<VerifyOutcome> {
   const challenge = matchOtp(core, token, otp, challenges)
@@ -45,7 +45,9 @@ export async function acceptOtp(core: Core, token: TokenRecord, otp: string, cha
   if (!(await core.store.tokens.casCounter(token.serial, token.counter, challenge.counter + 1))) {
     return { ok: false, reason: 'otp already used (counter moved)' }
   }
-  // Every older OTP is dead now that the counter moved; drop their challenges too.
-  await core.store.challenges.removeForToken(token.serial)
+  // Every OTP up to the matched one is dead now that the counter moved; drop their challenges.
+  // Not every challenge of the token: a trigger that ran after the compare-and-set has inserted
+  // one for a later counter, and its SMS is on its way.
+  await core.store.challenges.removeUpTo(token.serial, challenge.counter)
   return { ok: true, counter: challenge.counter, challenge }
 }

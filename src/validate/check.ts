@@ -13,50 +13,68 @@ import { pinMatches, splitPass, type PinMode } from '../tokens/pin.js'
 import { triggerSms, type TriggerOutcome } from '../tokens/trigger.js'
 import { acceptOtp, openChallenges } from '../tokens/verify.js'
 import { subTransactionId, newTransactionId } from '../challenges/ids.js'
+import { isDecoy, spendDecoy } from './decoy.js'
 import type { AuditFacts, CheckRequest, CheckResult } from './types.js'
 import { resolveUser } from './user.js'
 
-/** Options the sibling endpoints use to bend `check`. */
+/** Options the sibling endpoints and the library's second step use to bend `check`. */
 export interface CheckOptions {
-  /** Candidate tokens chosen by the caller (check_s); otherwise the user's tokens. */
-  readonly tokens?: readonly TokenRecord[]
-  /** check_s with `trigger_sms`: a missing `pass` triggers without a PIN check. */
+  /**
+   * Candidate tokens chosen by the caller (check_s, check_t), or a lookup run inside the check so
+   * a store failure is answered and audited like any other (verify); otherwise the user's tokens.
+   */
+  readonly tokens?: readonly TokenRecord[] | (() => Promise<readonly TokenRecord[]>)
+  /**
+   * A missing `pass` triggers without a PIN check (check_s with `trigger_sms`, or the library's
+   * `trigger()` after the host checked the first factor).
+   */
   readonly triggerWithoutPin?: boolean
+  /** `pass` is the OTP alone, never PIN+OTP (the library's `verify()`): the otppin mode is not read. */
+  readonly otpOnly?: boolean
 }
 
 type Verdict =
   | { kind: 'success'; token: TokenRecord; pinLength: number }
   | { kind: 'trigger'; token: TokenRecord }
-  | { kind: 'invalid'; token: TokenRecord; reason: string }
+  | { kind: 'invalid'; token: TokenRecord; reason: string; failcount: number }
   | { kind: 'locked'; token: TokenRecord }
 
-/** Runs LinOTP's check for one request. Never throws for runtime outcomes. */
+/**
+ * Runs LinOTP's check for one request: the one verify path (reserve → compare → accept → reset →
+ * autosms) that every face and endpoint uses. Never throws for runtime outcomes.
+ */
 export async function check(core: Core, req: CheckRequest, options: CheckOptions = {}): Promise<CheckResult> {
   const who = resolveUser(core.settings, req.user, req.realm)
+  const query = policyQuery(core, who, req)
   const audit: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
-  const fail = (reason: string): CheckResult => ({ value: false, audit: { ...audit, reason }, ...failDetail(core, policyQuery(core, who, req), reason) })
+  const fail = (reason: string): CheckResult => ({ value: false, audit: { ...audit, reason }, ...failDetail(core, query, reason) })
   try {
-    const tokens = options.tokens ?? (await candidateTokens(core, who.login, who.realm, req.serial))
+    const tokens = typeof options.tokens === 'function' ? await options.tokens() : (options.tokens ?? (await candidateTokens(core, who.login, who.realm, req.serial)))
     audit.serial = tokens.map((t) => t.serial).join(',')
-    if (tokens.length === 0) return fail(who.login === '' ? 'no user given' : 'user has no token')
     if (req.pass === undefined && !options.triggerWithoutPin) return fail("Missing parameter: 'pass'")
-    const query = policyQuery(core, who, req)
-    const mode = core.settings.policies.otppin(query)
-    if (mode === 'password') return fail('otppin=password needs a user resolver, which this release does not have')
+    const mode: PinMode = options.otpOnly ? 'only_otp' : core.settings.policies.otppin(query)
+    if (mode === 'password' && req.pass !== undefined) return fail('otppin=password needs a user resolver, which this release does not have')
 
     const verdicts: Verdict[] = []
     for (const token of tokens) {
       if (!token.active) continue
+      if (req.pass === undefined) {
+        // Nothing is compared, so nothing is counted; a locked token still sends nothing.
+        verdicts.push(token.failcount >= token.maxfail ? { kind: 'locked', token } : { kind: 'trigger', token })
+        continue
+      }
       // The attempt is counted before anything is compared, atomically: however many requests
       // run at once (pipelined, several processes), a token grants at most maxfail comparisons.
       // A locked token is not counted again (LinOTP does): it stays locked until an admin reset
       // either way, and a burst of requests that finds it briefly at maxfail must not wedge it.
-      if ((await core.store.tokens.reserveAttempt(token.serial)) === undefined) {
-        verdicts.push({ kind: 'locked', token })
-        continue
-      }
-      verdicts.push(await classify(core, token, req, mode, options.triggerWithoutPin === true))
+      const failcount = await core.store.tokens.reserveAttempt(token.serial)
+      if (failcount === undefined) verdicts.push({ kind: 'locked', token })
+      else verdicts.push(await classify(core, token, req, mode, failcount))
     }
+    // No token was compared (unknown user, no token, none active, all locked): do the work a
+    // wrong PIN costs anyway, so the answer's timing does not tell which case this was.
+    if (req.pass !== undefined && !verdicts.some((v) => v.kind !== 'locked')) await spendDecoy(core, req.pass, req.transactionId)
+    if (tokens.length === 0) return fail(who.login === '' && options.tokens === undefined ? 'no user given' : 'user has no token')
     if (verdicts.length === 0) return fail('no active token')
     return await conclude(core, req, query, verdicts, audit)
   } catch (err) {
@@ -64,9 +82,9 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
   }
 }
 
-async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode: PinMode, triggerWithoutPin: boolean): Promise<Verdict> {
-  const pass = req.pass
-  if (pass === undefined) return triggerWithoutPin ? { kind: 'trigger', token } : { kind: 'invalid', token, reason: 'no pass' }
+async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode: PinMode, failcount: number): Promise<Verdict> {
+  const pass = req.pass as string
+  const invalid = (reason: string): Verdict => ({ kind: 'invalid', token, reason, failcount })
   const prependPin = core.settings.config.bool('PrependPin')
   const split = splitPass(pass, token, mode, prependPin)
   const pinOk = pinMatches(split.pin, token, mode, core.secrets)
@@ -74,20 +92,20 @@ async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode:
     // A response by transaction id: PIN+OTP or the OTP alone.
     const otp = pinOk ? split.otp : pass
     const outcome = await acceptOtp(core, token, otp, await openChallenges(core, token, req.transactionId))
-    return outcome.ok ? { kind: 'success', token, pinLength: pinOk ? split.pin.length : 0 } : { kind: 'invalid', token, reason: outcome.reason }
+    return outcome.ok ? { kind: 'success', token, pinLength: pinOk ? split.pin.length : 0 } : invalid(outcome.reason)
   }
   if (pinOk && split.otp !== '') {
     const outcome = await acceptOtp(core, token, split.otp, await openChallenges(core, token, undefined))
     if (outcome.ok) return { kind: 'success', token, pinLength: split.pin.length }
-    if (outcome.reason === 'otp already used (counter moved)') return { kind: 'invalid', token, reason: outcome.reason }
+    if (outcome.reason === 'otp already used (counter moved)') return invalid(outcome.reason)
   }
   if (mode === 'ignore_pin' && split.otp !== '' && (await openChallenges(core, token, undefined)).length > 0) {
     // LinOTP would treat this as a new challenge request, which (inside the blocking time) never
     // counts a failure: OTP guessing would be unlimited. While a challenge is open it is a wrong answer.
-    return { kind: 'invalid', token, reason: 'wrong otp' }
+    return invalid('wrong otp')
   }
   if (pinMatches(pass, token, mode, core.secrets)) return { kind: 'trigger', token }
-  return { kind: 'invalid', token, reason: pinOk ? 'wrong otp' : 'wrong otp pin' }
+  return invalid(pinOk ? 'wrong otp' : 'wrong otp pin')
 }
 
 async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdicts: Verdict[], audit: AuditFacts): Promise<CheckResult> {
@@ -104,7 +122,12 @@ async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdi
     if (core.settings.policies.bool({ ...query, scope: 'authorization' }, 'detail_on_success')) {
       Object.assign(detail, { user: { username: query.user ?? '' }, realm: query.realm ?? '', is_linotp_admin: false, tokentype: 'sms', serial: success.token.serial })
     }
-    return { value: true, ...(Object.keys(detail).length ? { detail } : {}), audit: { ...audit, serial: success.token.serial, action: 'authenticated', reason: '' } }
+    return {
+      value: true,
+      ...(Object.keys(detail).length ? { detail } : {}),
+      evaluated: { serial: success.token.serial, failcount: 0 },
+      audit: { ...audit, serial: success.token.serial, action: 'authenticated', reason: '' },
+    }
   }
 
   const toTrigger = verdicts.filter((v) => v.kind === 'trigger')
@@ -120,7 +143,9 @@ async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdi
 
   // Every invalid verdict was counted when its attempt was reserved.
   const reasons = verdicts.map((v) => `${v.token.serial}: ${v.kind === 'invalid' ? v.reason : 'Failcounter exceeded'}`)
-  return rejected(core, query, audit, reasons.join('; '))
+  const last = verdicts.at(-1) as Verdict
+  const evaluated = { serial: last.token.serial, failcount: last.kind === 'invalid' ? last.failcount : last.token.failcount }
+  return { ...rejected(core, query, audit, reasons.join('; ')), evaluated }
 }
 
 async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tokens: TokenRecord[], audit: AuditFacts): Promise<CheckResult> {
@@ -206,7 +231,7 @@ function policyQuery(core: Core, who: { login: string; realm: string | null }, r
 
 async function candidateTokens(core: Core, login: string, realm: string | null, serial: string | undefined): Promise<TokenRecord[]> {
   if (serial !== undefined) {
-    const token = await core.store.tokens.get(serial)
+    const token = isDecoy(serial) ? undefined : await core.store.tokens.get(serial)
     return token && (login === '' || (token.user === login && token.realm === realm)) ? [token] : []
   }
   if (login === '') return []

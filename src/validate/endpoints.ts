@@ -5,9 +5,8 @@
 import type { Core } from '../core.js'
 import { describeError } from '../errors.js'
 import type { TokenRecord } from '../stores/types.js'
-import { pinMatches, splitPass } from '../tokens/pin.js'
-import { acceptOtp } from '../tokens/verify.js'
-import { autoSms, check } from './check.js'
+import { check } from './check.js'
+import { isDecoy, spendDecoy } from './decoy.js'
 import type { AuditFacts, CheckRequest, CheckResult } from './types.js'
 import { resolveUser } from './user.js'
 
@@ -41,43 +40,27 @@ export interface CheckTResult {
   readonly audit: AuditFacts
 }
 
-/** `/validate/check_t`: OTP against a transaction id; each token checked with its owner. */
+/**
+ * `/validate/check_t`: PIN+OTP or the OTP alone against a transaction id, through the one verify
+ * path. Policies are those of the tokens' owner (a transaction belongs to one user's tokens).
+ */
 export async function checkT(core: Core, pass: string, transactionId: string, client?: string): Promise<CheckTResult> {
   const audit: AuditFacts = { user: '', realm: '', serial: '', action: 'rejected', reason: '' }
-  const challenges = await core.store.challenges.findOpen(transactionId, core.clock.now())
-  if (challenges.length === 0) {
-    const failure = `No challenge for transaction '${transactionId}' found`
-    return { value: { value: false, failcount: 0 }, detail: { value: false, failure }, audit: { ...audit, reason: failure } }
+  const failed = (reason: string, detail: Record<string, unknown>): CheckTResult => ({ value: { value: false, failcount: 0 }, detail, audit: { ...audit, reason } })
+  let tokens: TokenRecord[]
+  try {
+    const challenges = await core.store.challenges.findOpen(transactionId, core.clock.now())
+    // LinOTP's failure text names the id; the audit does not (transaction ids stay out of info logs).
+    if (challenges.length === 0) return failed('no open challenge for this transaction id', { value: false, failure: `No challenge for transaction '${transactionId}' found` })
+    const found = await Promise.all([...new Set(challenges.map((c) => c.serial))].map((serial) => core.store.tokens.get(serial)))
+    tokens = found.filter((t): t is TokenRecord => t !== undefined)
+  } catch (err) {
+    return failed(describeError(err), { value: false })
   }
-  const serials = [...new Set(challenges.map((c) => c.serial))]
-  let last: { token: TokenRecord; failcount: number } | undefined
-  for (const serial of serials) {
-    const token = await core.store.tokens.get(serial)
-    if (!token || !token.active) continue
-    const who = { ...audit, user: token.user ?? '', realm: token.realm ?? '', serial }
-    const reserved = await core.store.tokens.reserveAttempt(serial) // counted before comparing
-    if (reserved === undefined) {
-      last = { token, failcount: token.failcount }
-      Object.assign(audit, who, { reason: 'Failcounter exceeded' })
-      continue
-    }
-    const query = { scope: 'authentication' as const, now: new Date(core.clock.now()), user: token.user ?? '', ...(token.realm ? { realm: token.realm } : {}), ...(client ? { client } : {}) }
-    const mode = core.settings.policies.otppin(query)
-    const split = splitPass(pass, token, mode, core.settings.config.bool('PrependPin'))
-    const otp = pinMatches(split.pin, token, mode, core.secrets) ? split.otp : pass
-    const outcome = await acceptOtp(core, token, otp, challenges.filter((c) => c.serial === serial))
-    if (outcome.ok) {
-      await core.store.tokens.resetFailcount([serial])
-      // Decision 7 / §1.9: check_t is an OTP verification like check; the follow-up goes out once.
-      await autoSms(core, {}, query, token)
-      const value = { value: true, failcount: 0 }
-      return { value, detail: { ...value, token_type: 'sms', serial }, audit: { ...who, action: 'authenticated', reason: '' } }
-    }
-    last = { token, failcount: reserved }
-    Object.assign(audit, who, { reason: outcome.reason })
-  }
-  const value = { value: false, failcount: last?.failcount ?? 0 }
-  return { value, detail: { ...value, token_type: 'sms', ...(last ? { serial: last.token.serial } : {}) }, audit }
+  const owner = tokens[0]
+  const result = await check(core, { user: owner?.user ?? undefined, realm: owner?.realm ?? undefined, pass, transactionId, client }, { tokens })
+  const value = { value: result.value, failcount: result.evaluated?.failcount ?? 0 }
+  return { value, detail: { ...value, token_type: 'sms', ...(result.evaluated ? { serial: result.evaluated.serial } : {}) }, audit: result.audit }
 }
 
 /** Result of `/validate/check_s`: `status` false signals an internal error (LinOTP). */
@@ -90,16 +73,14 @@ export type CheckSResult = CheckResult & { readonly status: boolean }
 export async function checkS(core: Core, req: CheckRequest): Promise<CheckSResult> {
   const audit: AuditFacts = { user: req.user ?? '', realm: '', serial: req.serial ?? '', action: 'rejected', reason: '' }
   try {
-    let token: TokenRecord | undefined
-    if (req.serial !== undefined) {
-      token = await core.store.tokens.get(req.serial)
-      if (!token) return { status: false, value: false, audit: { ...audit, reason: 'No token found!' } }
-    } else {
-      const owned = req.user === undefined ? [] : await ownedTokens(core, req)
-      if (owned.length !== 1) {
-        return { status: false, value: false, audit: { ...audit, reason: owned.length === 0 ? 'No token found!' : 'More than one token found!' } }
-      }
-      token = owned[0] as TokenRecord
+    const candidates = req.serial !== undefined ? await tokenBySerial(core, req.serial) : req.user === undefined ? [] : await ownedTokens(core, req)
+    if (candidates.length > 1) return { status: false, value: false, audit: { ...audit, reason: 'More than one token found!' } }
+    const token = candidates[0]
+    if (token === undefined) {
+      // Answered like a known token with a wrong pass, after the same work (LinOTP answers
+      // status false here, which tells a guesser which serials and users exist).
+      if (req.pass !== undefined) await spendDecoy(core, req.pass, req.transactionId)
+      return { status: true, value: false, audit: { ...audit, reason: 'No token found!' } }
     }
     const realm = token.realm ?? core.settings.defaultRealm
     const query = { scope: 'authentication' as const, now: new Date(core.clock.now()), user: '', ...(realm ? { realm } : {}), ...(req.client ? { client: req.client } : {}) }
@@ -114,6 +95,11 @@ export async function checkS(core: Core, req: CheckRequest): Promise<CheckSResul
   } catch (err) {
     return { status: false, value: false, audit: { ...audit, reason: describeError(err) } }
   }
+}
+
+async function tokenBySerial(core: Core, serial: string): Promise<TokenRecord[]> {
+  const token = isDecoy(serial) ? undefined : await core.store.tokens.get(serial)
+  return token ? [token] : []
 }
 
 async function ownedTokens(core: Core, req: CheckRequest): Promise<TokenRecord[]> {

@@ -28,6 +28,8 @@ export interface CheckResult {
   readonly challenge?: ChallengeReply
   /** The request failed for an internal reason (exception, SMS not sent), not a wrong answer. */
   readonly internalError?: boolean
+  /** The token whose answer was judged last, and its failcount after it (check_t reports both). */
+  readonly evaluated?: { readonly serial: string; readonly failcount: number }
   readonly audit: AuditFacts
 }
 
