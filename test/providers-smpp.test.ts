@@ -482,11 +482,14 @@ describe('SMPPSMSProvider delivery receipts and logs', () => {
     const resp = await smsc.sendReceipt(s.messageId, 'DELIVRD', OTP_TEXT)
     assert.equal(resp.command_status, 0)
     await until(() => lines.some((l) => l.includes('SMS delivery receipt')))
-    const line = JSON.parse(lines.find((l) => l.includes('SMS delivery receipt'))!)
+    const line = JSON.parse(lines.find((l) => l.includes('"SMS delivery receipt"'))!)
     assert.deepEqual(
-      { transactionId: line.transactionId, messageId: line.messageId, state: line.state, error: line.error, phone: line.phone },
-      { transactionId: 'tx-receipt', messageId: s.messageId, state: 'DELIVRD', error: '000', phone: maskPhone(PHONE) },
+      { level: line.level, transactionId: line.transactionId, messageId: line.messageId, state: line.state, error: line.error, phone: line.phone },
+      { level: 'info', transactionId: undefined, messageId: s.messageId, state: 'DELIVRD', error: '000', phone: maskPhone(PHONE) },
     )
+    // The transaction id answers an open challenge together with the OTP: debug level only.
+    const debug = JSON.parse(lines.find((l) => l.includes('SMS delivery receipt: transaction'))!)
+    assert.deepEqual({ level: debug.level, transactionId: debug.transactionId }, { level: 'debug', transactionId: 'tx-receipt' })
   })
 
   it('receipt ids match in decimal and hexadecimal spelling; the map is bounded', () => {

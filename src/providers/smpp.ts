@@ -59,7 +59,11 @@ export const SmppSmsProviderClass: ProviderClass<SmppOptions> = {
       const target = receipts.find(receipt.messageId)
       const fields = { messageId: receipt.messageId, state: receipt.state, error: receipt.error }
       if (target === undefined) log.info(fields, 'delivery receipt for an unknown message')
-      else log.info({ ...fields, transactionId: target.transactionId, phone: target.phone }, 'SMS delivery receipt')
+      else {
+        // The transaction id answers a still-open challenge together with the OTP: debug level only.
+        log.info({ ...fields, phone: target.phone }, 'SMS delivery receipt')
+        log.debug({ messageId: receipt.messageId, transactionId: target.transactionId }, 'SMS delivery receipt: transaction')
+      }
     }
     // No I/O here: the bind opens with the first send or test().
     const client = new SmppClient(options, log, onDeliver)
