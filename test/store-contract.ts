@@ -174,6 +174,15 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.deepEqual(await Promise.all(['R1', 'R2', 'R3'].map(async (s) => (await store.tokens.get(s))?.failcount)), [0, 5, 0])
       })
 
+      it('replaceSeed sets the sealed seed only while it is still the expected one (key rotation)', async () => {
+        await store.tokens.create(makeToken('RS1', { seed: 'v1:a', counter: 3, failcount: 1 }))
+        assert.equal(await store.tokens.replaceSeed('RS1', 'v1:other', 'v1:b'), false)
+        assert.equal(await store.tokens.replaceSeed('RS1', 'v1:a', 'v1:b'), true)
+        assert.deepEqual(await store.tokens.get('RS1'), makeToken('RS1', { seed: 'v1:b', counter: 3, failcount: 1 }), 'nothing else changed')
+        assert.equal(await store.tokens.replaceSeed('RS1', 'v1:a', 'v1:c'), false, 'a second writer with the old value loses')
+        assert.equal(await store.tokens.replaceSeed('NOPE', 'v1:a', 'v1:c'), false)
+      })
+
       it('removes a token; false when absent', async () => {
         await store.tokens.create(makeToken('DEL'))
         assert.equal(await store.tokens.remove('DEL'), true)

@@ -1,53 +1,29 @@
 /**
  * Protection of secrets at rest: seeds and provider configs with AES-256-GCM, PINs as keyed
  * hashes (HMAC-SHA256 with a server secret and a per-PIN salt). One 32-byte master key, from a key
- * file (created 0600 on first start) or the `SMS_OTP_ENC_KEY` environment variable; purpose keys
+ * file (see {@link loadMasterKey}) or the `SMS_OTP_ENC_KEY` environment variable; purpose keys
  * are derived from it with HKDF so a leak of one derived key does not expose the others.
+ *
+ * The PIN key is the one secret that cannot follow a new master key by re-encryption (a PIN hash
+ * cannot be recomputed without the PIN), so after `sms-otp key rotate` it is a data key stored
+ * sealed under the master key and installed with {@link Secrets.usePinKey}.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import { OtpError, invalidOption } from '../errors.js'
 
+export { loadMasterKey, parseMasterKey, type LoadMasterKeyOptions } from './key-file.js'
+
 const VERSION = 'v1'
-
-/** Parses a 32-byte key given as 64 hex characters or base64. */
-export function parseMasterKey(text: string, origin: string): Buffer {
-  const trimmed = text.trim()
-  const key = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64')
-  if (key.length !== 32) throw invalidOption(origin, 'expected a 32-byte key as 64 hex characters or base64')
-  return key
-}
-
-/**
- * Loads the master key: `SMS_OTP_ENC_KEY` when set, else the key file, which is created with a
- * fresh random key (mode 0600) when it does not exist.
- */
-export async function loadMasterKey(keyFile: string, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
-  const fromEnv = env.SMS_OTP_ENC_KEY
-  if (fromEnv !== undefined && fromEnv !== '') return parseMasterKey(fromEnv, 'SMS_OTP_ENC_KEY')
-  try {
-    return parseMasterKey(await readFile(keyFile, 'utf8'), keyFile)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
-  await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 })
-  const key = randomBytes(32)
-  try {
-    await writeFile(keyFile, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' })
-    return key
-  } catch (err) {
-    // Another process created it between our read and write: use theirs.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return parseMasterKey(await readFile(keyFile, 'utf8'), keyFile)
-    throw err
-  }
-}
+/** AAD of the sealed PIN key. */
+const PIN_KEY_AAD = 'pin-key'
 
 /** Encrypts, decrypts and hashes the secrets of one installation. */
 export class Secrets {
   readonly #seedKey: Buffer
   readonly #configKey: Buffer
-  readonly #pinKey: Buffer
+  readonly #wrapKey: Buffer
+  readonly #checkValue: string
+  #pinKey: Buffer
 
   /** @param masterKey 32 random bytes; see {@link loadMasterKey}. */
   constructor(masterKey: Buffer) {
@@ -56,6 +32,43 @@ export class Secrets {
     this.#seedKey = derive('sms-otp seed encryption')
     this.#configKey = derive('sms-otp config encryption')
     this.#pinKey = derive('sms-otp pin hashing')
+    this.#wrapKey = derive('sms-otp key wrapping')
+    this.#checkValue = `kcv1:${derive('sms-otp key check value').subarray(0, 16).toString('base64url')}`
+  }
+
+  /**
+   * The key check value: names the master key without revealing anything about it (an HKDF
+   * output of its own). Stored with the data, it lets a start tell a wrong key from a right one
+   * before anything is read or written.
+   */
+  get keyCheckValue(): string {
+    return this.#checkValue
+  }
+
+  /** Constant-time comparison of a stored key check value with this key's. */
+  matchesCheckValue(stored: string): boolean {
+    const a = Buffer.from(stored, 'utf8')
+    const b = Buffer.from(this.#checkValue, 'utf8')
+    return a.length === b.length && timingSafeEqual(a, b)
+  }
+
+  /**
+   * The PIN key in use, sealed under `target`'s master key: how PIN hashes survive a key rotation.
+   * @example
+   * const sealed = oldSecrets.sealPinKeyFor(newSecrets) // store it; then newSecrets.usePinKey(sealed)
+   */
+  sealPinKeyFor(target: Secrets): string {
+    return seal(target.#wrapKey, this.#pinKey, PIN_KEY_AAD)
+  }
+
+  /**
+   * Installs a PIN key sealed by {@link sealPinKeyFor} under this master key (the engine does this
+   * at start when the database holds one). @throws OtpError `ERR_OTP_CRYPTO` when it does not open.
+   */
+  usePinKey(sealed: string): void {
+    const key = open(this.#wrapKey, sealed, PIN_KEY_AAD)
+    if (key.length !== 32) throw new OtpError('ERR_OTP_CRYPTO', 'the stored PIN key has the wrong length', { status: 500 })
+    this.#pinKey = key
   }
 
   /** A Secrets with a random key, for tests and throwaway in-memory setups. */

@@ -163,6 +163,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       async remove(serial) {
         return tokens.delete(serial)
       },
+      async replaceSeed(serial, expected, next) {
+        const t = tokens.get(serial)
+        if (!t || t.seed !== expected) return false
+        tokens.set(serial, { ...t, seed: next })
+        return true
+      },
     },
     challenges: {
       create: createChallenge,

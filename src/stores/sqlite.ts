@@ -85,6 +85,7 @@ function prepare(db: Database.Database) {
     reserve: db.prepare<[string], { failcount: number }>('UPDATE tokens SET failcount = failcount + 1 WHERE serial = ? AND failcount < maxfail RETURNING failcount'),
     release: db.prepare<[string]>('UPDATE tokens SET failcount = failcount - 1 WHERE serial = ? AND failcount > 0'),
     removeToken: db.prepare<[string]>('DELETE FROM tokens WHERE serial = ?'),
+    replaceSeed: db.prepare<[string, string, string]>('UPDATE tokens SET seed = ? WHERE serial = ? AND seed = ?'),
     insertChallenge: db.prepare<Params>(`INSERT INTO challenges (${CHALLENGE_COLS}) VALUES (@transaction_id, @serial, @counter, @created_at, @expires_at, @provider) ON CONFLICT (transaction_id) DO NOTHING`),
     listOpen: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE serial = @serial AND ${open} ORDER BY created_at DESC, transaction_id DESC`),
     findExact: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE transaction_id = @id AND ${open}`),
@@ -194,6 +195,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       },
       async remove(serial) {
         return use((s) => s.removeToken.run(serial)).changes === 1
+      },
+      async replaceSeed(serial, expected, next) {
+        return use((s) => s.replaceSeed.run(next, serial, expected)).changes === 1
       },
     },
     challenges: {

@@ -77,6 +77,12 @@ export interface TokenStore {
   resetFailcount(serials: readonly string[]): Promise<void>
   /** Deletes a token. Returns false when it did not exist. */
   remove(serial: string): Promise<boolean>
+  /**
+   * Compare-and-set of the sealed seed, for `sms-otp key rotate` (the same seed sealed under a new
+   * key): sets `seed = next` only if it is still `expected`. Returns false when the token is
+   * absent or its seed changed meanwhile. Atomic per call.
+   */
+  replaceSeed(serial: string, expected: string, next: string): Promise<boolean>
 }
 
 /** One open challenge: an SMS that was sent (or is being sent) and may be answered. */

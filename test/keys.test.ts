@@ -1,0 +1,339 @@
+/**
+ * The master key and the data it protects (issue 6, findings 7 and 9): a key check value stored
+ * with the data, no new key for an existing database, key file and data directory permissions,
+ * and `sms-otp key rotate`. Everything runs the real sidecar (`serve()` on port 0, SQLite in a
+ * temp directory) or the real CLI.
+ */
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { chmod, chown, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { execFile } from 'node:child_process'
+import { KEY_CHECK, PIN_KEY, ROTATING } from '../src/crypto/key-check.js'
+import { createKeyFile } from '../src/crypto/key-file.js'
+import { rekeyStore, rotateMasterKey } from '../src/crypto/rotate.js'
+import { Secrets, loadMasterKey } from '../src/crypto/secrets.js'
+import { isOtpError } from '../src/errors.js'
+import { silentLogger } from '../src/logger.js'
+import { serve, type ServeOptions } from '../src/sidecar/serve.js'
+import { createSmsOtp } from '../src/sms-otp.js'
+import { createMemoryStore } from '../src/stores/memory.js'
+import { createSqliteStore } from '../src/stores/sqlite.js'
+import type { Store } from '../src/stores/types.js'
+import { readOutbox } from './helpers/harness.js'
+
+const root = join(import.meta.dirname, '..')
+
+const dirs: string[] = []
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))))
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sms-otp-keys-'))
+  dirs.push(dir)
+  return dir
+}
+
+/** A config file like the demo's: realm example, an outbox provider in `dataDir`, alice with PIN 1234. */
+async function writeConfig(root: string, dataDir: string): Promise<string> {
+  const file = join(root, 'sms-otp.json')
+  await writeFile(file, JSON.stringify({
+    realms: [{ name: 'example', default: true }],
+    providers: [{ name: 'outbox', class: 'FileSMSProvider', config: { file: 'sms-outbox.log', here: dataDir, append: true }, timeout: 120, default: true }],
+    tokens: [
+      { serial: 'LSSM0001', user: 'alice', realm: 'example', phone: '+4915112345678', pin: '1234' },
+      { serial: 'LSSM0002', user: 'bob', realm: 'example', phone: '+4915112345679', pin: '4321' },
+    ],
+  }))
+  return file
+}
+
+/** Every file under `dir` with its mode and a hash of its bytes, sorted. */
+async function snapshot(dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name)
+    const st = await stat(path)
+    const hash = entry.isFile() ? createHash('sha256').update(await readFile(path)).digest('hex') : 'dir'
+    out.push(`${path.slice(dir.length)} ${(st.mode & 0o7777).toString(8)} ${hash}`)
+  }
+  return out.sort()
+}
+
+const start = (options: ServeOptions) => serve({ port: 0, host: '127.0.0.1', logger: silentLogger, env: {}, ...options })
+
+async function post(url: string, path: string, params: Record<string, string>): Promise<{ status: number; body: { result?: { value?: unknown } } }> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() })
+  return { status: res.status, body: (await res.json()) as { result?: { value?: unknown } } }
+}
+
+/** A data directory whose database holds alice's token and the outbox provider, made by a first start. */
+async function installed(env: NodeJS.ProcessEnv = {}): Promise<{ root: string; dataDir: string; configFile: string }> {
+  const root = await tempDir()
+  const dataDir = join(root, 'data')
+  const configFile = await writeConfig(root, dataDir)
+  const running = await start({ dataDir, configFile, env })
+  await running.close()
+  return { root, dataDir, configFile }
+}
+
+const keyMismatch = (pattern: RegExp) => (err: unknown): boolean => {
+  assert.ok(isOtpError(err, 'ERR_OTP_KEY_MISMATCH'), `expected ERR_OTP_KEY_MISMATCH, got ${String(err)}`)
+  assert.match(err.message, pattern)
+  return true
+}
+
+describe('the key belongs to the data', () => {
+  it('threat: a deleted key file is not replaced by a new key — serve refuses and writes nothing', async () => {
+    const { dataDir, configFile } = await installed()
+    await rm(join(dataDir, 'sms-otp.key'))
+    const before = await snapshot(dataDir)
+    await assert.rejects(start({ dataDir, configFile }), keyMismatch(/key file .*missing.*existing database.*restore.*SMS_OTP_ENC_KEY/s))
+    assert.deepEqual(await snapshot(dataDir), before, 'database and data directory byte-for-byte unchanged, no key file created')
+  })
+
+  it('threat: another key (SMS_OTP_ENC_KEY) is refused at start and touches nothing', async () => {
+    const { dataDir, configFile } = await installed()
+    const before = await snapshot(dataDir)
+    const other = { SMS_OTP_ENC_KEY: randomBytes(32).toString('hex') }
+    await assert.rejects(start({ dataDir, configFile, env: other }), keyMismatch(/does not belong to this database.*restore the key file.*SMS_OTP_ENC_KEY/s))
+    await assert.rejects(start({ dataDir, env: other }), keyMismatch(/does not belong/), 'also without a config file')
+    assert.deepEqual(await snapshot(dataDir), before)
+  })
+
+  it('threat: another key on a database with tokens only (no provider to fail on) is refused', async () => {
+    const root = await tempDir()
+    const dataDir = join(root, 'data')
+    const configFile = join(root, 'tokens.json')
+    await writeFile(configFile, JSON.stringify({ tokens: [{ serial: 'LSSM0002', user: 'bob', phone: '+4915112345679', pin: '4321' }] }))
+    const key = { SMS_OTP_ENC_KEY: randomBytes(32).toString('hex') }
+    await (await start({ dataDir, configFile, env: key })).close()
+    const before = await snapshot(dataDir)
+    await assert.rejects(start({ dataDir, env: { SMS_OTP_ENC_KEY: randomBytes(32).toString('hex') } }), keyMismatch(/does not belong/))
+    assert.deepEqual(await snapshot(dataDir), before)
+    await (await start({ dataDir, env: key })).close() // the right key still opens it
+  })
+})
+
+describe('permissions of the key file and the data directory', () => {
+  it('threat: a key file readable by group or others is refused (chmod 600)', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'sms-otp.key')
+    await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
+    await chmod(file, 0o644)
+    await assert.rejects(loadMasterKey(file, {}), (err: unknown) => {
+      assert.ok(isOtpError(err), String(err))
+      assert.match(err.message, /readable or writable by group or others \(mode 0644\).*chmod 600/s)
+      return true
+    })
+    await chmod(file, 0o620)
+    await assert.rejects(loadMasterKey(file, {}), /chmod 600/)
+    await chmod(file, 0o600)
+    assert.equal((await loadMasterKey(file, {})).length, 32)
+  })
+
+  it('threat: serve refuses a data directory owned by another account (injected service uid)', async () => {
+    const { dataDir, configFile } = await installed()
+    const owner = (await stat(dataDir)).uid
+    await assert.rejects(start({ dataDir, configFile, serviceUid: owner + 1 } as ServeOptions), (err: unknown) => {
+      assert.ok(isOtpError(err), String(err))
+      assert.match(err.message, new RegExp(`owned by uid ${owner}, not by the service user \\(uid ${owner + 1}\\)`))
+      return true
+    })
+    await (await start({ dataDir, configFile, serviceUid: owner } as ServeOptions)).close()
+  })
+
+  it('threat: serve refuses a data directory that really belongs to another uid (chown, as root)', { skip: process.getuid?.() !== 0 && 'needs root to chown' }, async () => {
+    const { dataDir, configFile } = await installed()
+    await chown(dataDir, 4242, 4242)
+    await assert.rejects(start({ dataDir, configFile }), /owned by uid 4242, not by the service user \(uid 0\)/)
+  })
+
+  it('threat: serve refuses a data directory writable by others', async () => {
+    const { dataDir, configFile } = await installed()
+    await chmod(dataDir, 0o777)
+    await assert.rejects(start({ dataDir, configFile }), /writable by others.*chmod 700/s)
+    await chmod(dataDir, 0o700)
+    await (await start({ dataDir, configFile })).close()
+  })
+})
+
+/** Runs the real CLI; resolves with its exit code and output. */
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { SMS_OTP_ENC_KEY: _unused, ...inherited } = process.env
+  return new Promise((ok) => {
+    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts'), ...args], { env: { ...inherited, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr })
+    })
+  })
+}
+
+/** PIN only (sends an SMS), then the OTP of that SMS from the outbox. */
+async function triggerAlice(url: string, dataDir: string): Promise<string> {
+  const sent = await post(url, '/validate/check', { user: 'alice', pass: '1234' })
+  assert.equal(sent.body.result?.value, false)
+  const otp = /\d{6}/.exec((await readOutbox(join(dataDir, 'sms-outbox.log'))).at(-1)?.text ?? '')?.[0]
+  assert.ok(otp, 'an SMS with an OTP was written to the outbox')
+  return otp
+}
+
+async function authenticates(url: string, otp: string): Promise<unknown> {
+  return (await post(url, '/validate/check', { user: 'alice', pass: `1234${otp}` })).body.result?.value
+}
+
+/** Asserts that `key` opens no seed, no provider config and not the PIN key of the database. */
+async function opensNothing(db: string, key: Buffer): Promise<void> {
+  const store = createSqliteStore({ path: db })
+  await store.open()
+  const old = new Secrets(key)
+  const crypto = (err: unknown) => isOtpError(err, 'ERR_OTP_CRYPTO')
+  try {
+    const tokens = await store.tokens.list({}, 100)
+    assert.ok(tokens.length >= 2)
+    for (const t of tokens) assert.throws(() => old.decryptSeed(t.serial, t.seed), crypto, `seed of ${t.serial}`)
+    for (const [name, value] of await store.settings.list('provider')) {
+      assert.throws(() => old.decryptConfig(name, (JSON.parse(value) as { config: string }).config), crypto, `provider ${name}`)
+    }
+    const pinKey = (await store.settings.get('config', PIN_KEY)) ?? ''
+    assert.throws(() => old.usePinKey(pinKey), crypto, 'PIN key')
+    assert.equal(old.matchesCheckValue((await store.settings.get('config', KEY_CHECK)) ?? ''), false)
+  } finally {
+    await store.close()
+  }
+}
+
+describe('key rotate', () => {
+  it('re-encrypts under a new key: after a restart alice authenticates with her PIN and the OTP sent before; the old key opens nothing', async () => {
+    const { dataDir, configFile } = await installed()
+    const keyFile = join(dataDir, 'sms-otp.key')
+    const oldKey = await loadMasterKey(keyFile, {})
+    const first = await start({ dataDir, configFile })
+    const otp = await triggerAlice(first.url, dataDir)
+    await first.close()
+
+    const run = await cli(['key', 'rotate', '--data-dir', dataDir])
+    assert.equal(run.code, 0, run.stderr)
+    assert.match(run.stdout, /key rotated: [23] seeds and 1 provider configs re-encrypted/)
+    assert.match(run.stdout, /new key in .*sms-otp\.key: back it up/)
+    const newKey = await loadMasterKey(keyFile, {})
+    assert.ok(!newKey.equals(oldKey))
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600)
+    await assert.rejects(stat(`${keyFile}.new`), /ENOENT/)
+
+    // No config file: the provider must come out of the database, decrypted with the new key.
+    const second = await start({ dataDir })
+    try {
+      assert.equal(await authenticates(second.url, otp), true, 'old PIN (carried PIN key) + OTP of the old seed')
+      assert.equal(await authenticates(second.url, await triggerAlice(second.url, dataDir)), true)
+    } finally {
+      await second.close()
+    }
+    await assert.rejects(start({ dataDir, env: { SMS_OTP_ENC_KEY: oldKey.toString('hex') } }), keyMismatch(/does not belong/))
+    await opensNothing(join(dataDir, 'sms-otp.db'), oldKey)
+
+    // A second rotation carries the (now stored) PIN key over again.
+    const again = await rotateMasterKey({ dataDir, env: {} })
+    assert.equal(again.providers, 1)
+    const third = await start({ dataDir })
+    try {
+      assert.equal(await authenticates(third.url, await triggerAlice(third.url, dataDir)), true)
+    } finally {
+      await third.close()
+    }
+    await opensNothing(join(dataDir, 'sms-otp.db'), newKey)
+  })
+
+  it('with SMS_OTP_ENC_KEY: refused without --new-key-file; with it the new key goes there and only the new key starts', async () => {
+    const oldKey = randomBytes(32).toString('hex')
+    const { root: dir, dataDir } = await installed({ SMS_OTP_ENC_KEY: oldKey })
+    const refused = await cli(['key', 'rotate', '--data-dir', dataDir], { SMS_OTP_ENC_KEY: oldKey })
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /SMS_OTP_ENC_KEY is set and key rotate cannot change the environment: run it with --new-key-file FILE/)
+    await assert.rejects(rotateMasterKey({ dataDir, env: {}, newKeyFile: join(dir, 'x.key') }), /--new-key-file is for installations that keep the key in SMS_OTP_ENC_KEY/)
+
+    const newKeyFile = join(dir, 'new.key')
+    const report = await rotateMasterKey({ dataDir, env: { SMS_OTP_ENC_KEY: oldKey }, newKeyFile })
+    assert.equal(report.keyFile, newKeyFile)
+    assert.equal((await stat(newKeyFile)).mode & 0o777, 0o600)
+    await assert.rejects(stat(join(dataDir, 'sms-otp.key')), /ENOENT/, 'no key file appears in env mode')
+    await assert.rejects(start({ dataDir, env: { SMS_OTP_ENC_KEY: oldKey } }), keyMismatch(/does not belong/))
+    const newKey = (await readFile(newKeyFile, 'utf8')).trim()
+    const running = await start({ dataDir, env: { SMS_OTP_ENC_KEY: newKey } })
+    try {
+      assert.equal(await authenticates(running.url, await triggerAlice(running.url, dataDir)), true)
+    } finally {
+      await running.close()
+    }
+  })
+
+  it('a rotation interrupted half-way never leaves data unreadable: a start with either key alone refuses, the next start finishes it', async () => {
+    const { dataDir, configFile } = await installed()
+    const keyFile = join(dataDir, 'sms-otp.key')
+    const first = await start({ dataDir, configFile })
+    const otp = await triggerAlice(first.url, dataDir)
+    await first.close()
+    const oldKey = await loadMasterKey(keyFile, {})
+    const newKey = randomBytes(32)
+    assert.equal(await createKeyFile(`${keyFile}.new`, newKey), true)
+
+    // The crash: the store fails after the first seed was re-encrypted.
+    const store = createSqliteStore({ path: join(dataDir, 'sms-otp.db') })
+    await store.open()
+    let updates = 0
+    const crashing: Store = { ...store, tokens: { ...store.tokens, replaceSeed: async (serial, expected, next) => {
+      if (++updates > 1) throw new Error('simulated crash')
+      return store.tokens.replaceSeed(serial, expected, next)
+    } } }
+    await assert.rejects(rekeyStore(crashing, new Secrets(oldKey), new Secrets(newKey)), /simulated crash/)
+    assert.ok(await store.settings.get('config', ROTATING), 'the rotation marker is stored')
+    await store.close()
+
+    const interrupted = keyMismatch(/rotation of this database was interrupted.*sms-otp key rotate/s)
+    await assert.rejects(start({ dataDir, env: { SMS_OTP_ENC_KEY: oldKey.toString('hex') } }), interrupted)
+    await assert.rejects(start({ dataDir, env: { SMS_OTP_ENC_KEY: newKey.toString('hex') } }), interrupted)
+
+    const running = await start({ dataDir }) // finds sms-otp.key.new and finishes the rotation
+    try {
+      assert.equal(await authenticates(running.url, otp), true)
+    } finally {
+      await running.close()
+    }
+    assert.deepEqual(await loadMasterKey(keyFile, {}), newKey)
+    await assert.rejects(stat(`${keyFile}.new`), /ENOENT/)
+    await opensNothing(join(dataDir, 'sms-otp.db'), oldKey)
+  })
+})
+
+describe('databases from before key check values; the check value stays internal', () => {
+  it('threat: a database without a check value does not adopt a wrong key (tokens only, nothing to fail on)', async () => {
+    const store = createMemoryStore()
+    const right = Secrets.ephemeral()
+    const first = await createSmsOtp({ store, secrets: right })
+    await first.tokens.init({ user: 'alice', phone: '+4915112345678', pin: '1234' })
+    await first.close()
+    await store.settings.delete('config', KEY_CHECK) // as an install from before check values
+    await assert.rejects(createSmsOtp({ store, secrets: Secrets.ephemeral() }), keyMismatch(/does not decrypt the secrets stored in this database/))
+    assert.equal(await store.settings.get('config', KEY_CHECK), undefined, 'nothing written')
+    const otp = await createSmsOtp({ store, secrets: right })
+    assert.equal(await store.settings.get('config', KEY_CHECK), right.keyCheckValue, 'written once a secret decrypted')
+    await otp.close()
+  })
+
+  it('the check value is neither listed by config.get nor settable or deletable through config', async () => {
+    const otp = await createSmsOtp()
+    assert.ok(await otp.core.store.settings.get('config', KEY_CHECK))
+    assert.deepEqual(Object.keys(otp.config.get()).filter((k) => k.startsWith('sms-otp/')), [])
+    await assert.rejects(otp.config.set({ [KEY_CHECK]: 'x' }), /only letters, digits/)
+    assert.equal(await otp.config.delete(KEY_CHECK), false)
+    assert.ok(otp.core.secrets.matchesCheckValue((await otp.core.store.settings.get('config', KEY_CHECK)) ?? ''))
+    await otp.close()
+  })
+
+  it('loadMasterKey with create: false never writes a key file', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'sub', 'sms-otp.key')
+    await assert.rejects(loadMasterKey(file, {}, { create: false }), keyMismatch(/key file .* is missing for an existing database/))
+    await assert.rejects(stat(join(dir, 'sub')), /ENOENT/)
+  })
+})
