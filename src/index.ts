@@ -21,6 +21,7 @@ export { maskPhone, msisdn, suppressPrefix, validatePhone } from './phone/index.
 export { ProviderRegistry, KNOWN_CLASSES, canonicalClassName } from './providers/registry.js'
 export { parseProviderJson } from './providers/parse-json.js'
 export type { ProviderClass, ProviderContext, ProviderRecord, SendResult, SmsMessage, SmsProvider } from './providers/types.js'
+export type { ProviderOrigin, ResourceContext, ResourceOptions } from './providers/resources.js'
 export { HttpSmsProviderClass } from './providers/http.js'
 export { FileSmsProviderClass } from './providers/file.js'
 export { RestSmsProviderClass } from './providers/rest.js'

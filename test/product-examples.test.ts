@@ -12,6 +12,7 @@ import { startProxy, type ForwardProxy } from './helpers/proxy.js'
 import { startSmsc, type Smsc } from './helpers/smsc.js'
 import { parseMail, startSmtpServer, type SmtpTestServer } from './helpers/smtp-server.js'
 import { decodeSubmit, missingTools, startModem, type ScriptedModem } from './helpers/modem.js'
+import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { enrolAlice, startHarness, type Harness } from './helpers/harness.js'
@@ -50,7 +51,11 @@ async function deliversUnderEveryForm(h: Harness, short: string, config: string,
 describe('product document examples deliver under every class-name form', () => {
   let h: Harness
   before(async () => {
-    h = await startHarness()
+    // The peers listen on loopback and the examples are set through the admin API, which may reach
+    // only what the operator allowed (serve --allow-host / --allow-program); the gnokiirc lies in
+    // the harness directory, an allowed path.
+    const gnokii = (process.env.PATH ?? '').split(':').map((d) => join(d, 'gnokii')).find((f) => existsSync(f))
+    h = await startHarness({ resources: { allowHosts: ['127.0.0.1'], allowPrograms: gnokii === undefined ? [] : [gnokii] } })
     await enrolAlice(h)
   })
   after(() => h.close())

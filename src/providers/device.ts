@@ -18,6 +18,7 @@ import { configInt, configString } from './config-values.js'
 import { configSeconds } from './device-common.js'
 import { createGnokiiProvider, type GnokiiOptions } from './device-gnokii.js'
 import { createModemProvider, type ModemOptions } from './device-modem.js'
+import { LOCAL, confinePath, confineProgram, type ResourceContext } from './resources.js'
 import type { ProviderClass, SmsProvider } from './types.js'
 
 export type { GnokiiOptions } from './device-gnokii.js'
@@ -32,7 +33,7 @@ const NATIVE_KEYS = new Set([...COMMON_KEYS, 'PORT', 'BAUDRATE', 'PIN', 'SEND_TI
 const MODE_HELP = "set CONFIGFILE (gnokii mode: the gnokii program sends) or PORT (native mode: AT commands to a serial modem), not both"
 const NUMBER = /^\+?[0-9]{3,20}$/
 
-function parse(config: Record<string, unknown>, warn: (message: string) => void): DeviceOptions {
+function parse(config: Record<string, unknown>, warn: (message: string) => void, resources: ResourceContext = LOCAL): DeviceOptions {
   const configFile = configString(config, 'CONFIGFILE')?.trim()
   const port = configString(config, 'PORT')?.trim()
   const hasFile = configFile !== undefined && configFile !== ''
@@ -54,12 +55,19 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
   if (smsc !== undefined && smsc !== '' && !NUMBER.test(smsc)) throw new ConfigError('SMSC: must be an optional + followed by 3 to 20 digits')
   const smscValue = smsc === '' ? undefined : smsc
 
-  if (hasFile) return Object.freeze(parseGnokii(config, configFile, smscValue, timeoutKey, warn))
-  return Object.freeze(parseNative(config, port as string, smscValue, timeoutKey))
+  if (hasFile) return Object.freeze(parseGnokii(config, configFile, smscValue, timeoutKey, warn, resources))
+  // An admin-defined provider opens only a device the operator allowed (by realpath, so a link
+  // swapped later does not change which device is opened).
+  const device = confinePath(resources, 'PORT', port as string)?.path ?? (port as string)
+  return Object.freeze(parseNative(config, device, smscValue, timeoutKey))
 }
 
-function parseGnokii(config: Record<string, unknown>, file: string, smsc: string | undefined, timeoutKey: string, warn: (m: string) => void): GnokiiOptions {
-  const configFile = resolve(file)
+function parseGnokii(
+  config: Record<string, unknown>, file: string, smsc: string | undefined, timeoutKey: string, warn: (m: string) => void, resources: ResourceContext,
+): GnokiiOptions {
+  // Judged before the file is looked at: a refusal says nothing about whether it exists.
+  const configFile = confinePath(resources, 'CONFIGFILE', file)?.path ?? resolve(file)
+  const binary = confineProgram(resources, 'GNOKII', configString(config, 'GNOKII')?.trim() || 'gnokii')
   try {
     if (!statSync(configFile).isFile()) throw new ConfigError(`CONFIGFILE: '${configFile}' is not a file`)
     accessSync(configFile, constants.R_OK)
@@ -68,7 +76,6 @@ function parseGnokii(config: Record<string, unknown>, file: string, smsc: string
     throw new ConfigError(`CONFIGFILE: cannot read '${configFile}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, undefined, err)
   }
   checkGnokiirc(configFile, warn)
-  const binary = configString(config, 'GNOKII')?.trim() || 'gnokii'
   if (binary.includes('/')) {
     try {
       accessSync(binary, constants.X_OK)

@@ -4,8 +4,9 @@
  * success clears the block. The first provider that answers (sent or rejected) ends the loop.
  */
 import type { Clock } from '../clock.js'
+import { withDeadline } from './deadline.js'
 import { sendVia, type LoadedProvider } from './loader.js'
-import type { SmsMessage } from './types.js'
+import type { SendResult, SmsMessage } from './types.js'
 
 /** Outcome of a send over a candidate list. */
 export type DispatchResult =
@@ -18,7 +19,11 @@ export interface BackoffOptions {
   readonly initialMs?: number
   /** Longest block. @default 7_200_000 (2 h) */
   readonly maxMs?: number
-  /** Upper bound for one provider's send, on top of its own network timeouts. @default 60_000 */
+  /**
+   * Hard deadline of one provider operation: a send here, and `/system/testProvider`. It answers
+   * even when the provider ignores its AbortSignal (the send counts as unavailable; the test
+   * fails with `ERR_OTP_TIMEOUT`). @default 60_000
+   */
   readonly attemptMs?: number
 }
 
@@ -34,6 +39,11 @@ export class Failover {
     this.#initialMs = options.initialMs ?? 30_000
     this.#maxMs = options.maxMs ?? 7_200_000
     this.#attemptMs = options.attemptMs ?? 60_000
+  }
+
+  /** The deadline of one provider operation, in ms (see {@link BackoffOptions.attemptMs}). */
+  get attemptMs(): number {
+    return this.#attemptMs
   }
 
   /** Is `name` inside a back-off period now? */
@@ -56,8 +66,9 @@ export class Failover {
         tried.push(`${provider.name} (backing off)`)
         continue
       }
-      const attempt = signal ? AbortSignal.any([signal, AbortSignal.timeout(this.#attemptMs)]) : AbortSignal.timeout(this.#attemptMs)
-      const result = await sendVia(provider, msg, attempt)
+      const result = await withDeadline(this.#attemptMs, (attempt) => sendVia(provider, msg, attempt), 'the send', signal).catch(
+        (err: unknown): SendResult => ({ status: 'unavailable', reason: err instanceof Error ? err.message : String(err) }),
+      )
       if (result.status === 'sent') {
         this.#blocked.delete(provider.name)
         return { status: 'sent', provider: provider.name }

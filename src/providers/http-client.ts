@@ -10,7 +10,10 @@
  * gateways carry the phone number and the SMS text (with the OTP) in exactly those places.
  */
 import { rootCertificates } from 'node:tls'
-import { Agent, Dispatcher, Pool, ProxyAgent, request } from 'undici'
+import { isIP } from 'node:net'
+import { Agent, buildConnector, Dispatcher, Pool, ProxyAgent, request } from 'undici'
+import { checkSocket, destinationError, destinationRefusal, guardedLookup, type DestinationContext } from './destinations.js'
+import { LOCAL } from './resources.js'
 import { SYSTEM_TRUST, type HttpProxyEndpoint, type ProxyConfig, type ProxyEndpoint, type SocksProxyEndpoint, type TlsTrust } from './http-config.js'
 import { basicAuthorization, digestAuthorization, findDigestChallenge } from './http-digest.js'
 import { classifyHttpError, HttpRequestError } from './http-errors.js'
@@ -38,6 +41,8 @@ export interface DispatcherOptions {
   readonly readTimeoutMs: number
   /** Idle keep-alive time of pooled sockets. @default 4000 (below common server idle timeouts) */
   readonly keepAliveTimeoutMs?: number
+  /** Who defined the provider and what it may reach (`destinations.ts`). @default trusted, no allow-lists */
+  readonly destinations?: DestinationContext
 }
 
 /**
@@ -62,7 +67,11 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
     bodyTimeout: opts.readTimeoutMs,
     keepAliveTimeout: opts.keepAliveTimeoutMs ?? 4000,
   }
-  const direct = (): Dispatcher => new Agent({ ...poolOptions, connect: targetTls })
+  // Every connection to a gateway or proxy resolves through the guarded lookup: an address the
+  // policy refuses fails the connect before a byte is sent (DNS rebinding included).
+  const guard = opts.destinations ?? LOCAL
+  const lookup = guardedLookup(guard)
+  const direct = (): Dispatcher => new Agent({ ...poolOptions, connect: guardedConnector(buildConnector({ ...targetTls, lookup }), guard) })
   const viaProxy = (proxy: HttpProxyEndpoint): Dispatcher =>
     new ProxyAgent({
       uri: proxy.uri,
@@ -72,6 +81,7 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
       // The proxy itself is trusted like the target plus the system CAs (a private gateway CA
       // must not make a public proxy certificate fail).
       proxyTls: {
+        lookup,
         rejectUnauthorized: tls.rejectUnauthorized,
         ...(tls.ca && { ca: [...rootCertificates, ...tls.ca] }),
         timeout: opts.connectTimeoutMs,
@@ -85,7 +95,7 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   // The same pooling and keep-alive as a direct Agent; only the way a socket is opened differs.
   const viaSocks = (endpoint: SocksProxyEndpoint): Dispatcher => {
     const { timeout: _timeout, ...tlsOnly } = targetTls
-    return new Agent({ ...poolOptions, connect: createSocksConnector({ proxy: endpoint.socks, tls: tlsOnly, timeoutMs: opts.connectTimeoutMs }) })
+    return new Agent({ ...poolOptions, connect: createSocksConnector({ proxy: endpoint.socks, tls: tlsOnly, timeoutMs: opts.connectTimeoutMs, destinations: guard }) })
   }
 
   const { http, https } = opts.proxy ?? {}
@@ -110,6 +120,25 @@ export function createDispatcher(opts: DispatcherOptions): Dispatcher {
   const httpRoute = pick(http)
   const httpsRoute = pick(https)
   return httpRoute === httpsRoute ? httpRoute : new SchemeRouter(httpRoute, httpsRoute)
+}
+
+/**
+ * Judges a literal address before connecting (Node's lookup is not asked for those) and, as a
+ * second line, the address the socket actually reached.
+ */
+function guardedConnector(base: buildConnector.connector, guard: DestinationContext): buildConnector.connector {
+  return (options, callback) => {
+    const host = options.hostname.replace(/^\[(.*)\]$/, '$1')
+    const early = isIP(host) === 0 ? undefined : destinationRefusal(guard, undefined, host)
+    if (early !== undefined) return callback(destinationError(early), null)
+    base(options, (err, socket) => {
+      if (err !== null || socket === null) return callback(err, socket)
+      const late = checkSocket(guard, host, socket.remoteAddress)
+      if (late === undefined) return callback(null, socket)
+      socket.destroy()
+      callback(destinationError(late), null)
+    })
+  }
 }
 
 /** Sends http: origins to one dispatcher and https: origins to another. */

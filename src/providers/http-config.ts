@@ -8,6 +8,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { configStringMap } from './config-values.js'
+import { LOCAL, ResourceError, checkDestination, confinePath, type ResourceContext } from './resources.js'
 import { parseSocksUrl, type SocksProxy } from './socks.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -31,15 +32,17 @@ const NO_VERIFY: TlsTrust = Object.freeze({ rejectUnauthorized: false })
  * `true`/"true" is accepted as "system CAs" (LinOTP would look for a file named "true").
  * Files are read here, once, at config load.
  */
-export function loadServerCertificate(value: unknown, key = 'SERVER_CERTIFICATE'): TlsTrust {
+export function loadServerCertificate(value: unknown, key = 'SERVER_CERTIFICATE', resources: ResourceContext = LOCAL): TlsTrust {
   if (value === undefined || value === null || value === true) return SYSTEM_TRUST
   if (value === false) return NO_VERIFY
   if (typeof value !== 'string') {
     throw new ConfigError(`${key}: expected false or a CA file/directory path, got ${typeof value}`)
   }
-  const path = value.trim()
-  if (path === '' || path.toLowerCase() === 'true') return SYSTEM_TRUST
-  if (path.toLowerCase() === 'false') return NO_VERIFY
+  const given = value.trim()
+  if (given === '' || given.toLowerCase() === 'true') return SYSTEM_TRUST
+  if (given.toLowerCase() === 'false') return NO_VERIFY
+  // Judged before the file system is asked anything: a refusal says nothing about existence.
+  const path = confinePath(resources, key, given)?.path ?? given
   const notFound = (cause?: unknown) =>
     new ConfigError(`server certificate verification could not be made as certificate could not be found: ${path}`, undefined, cause)
   let files: string[]
@@ -48,9 +51,11 @@ export function loadServerCertificate(value: unknown, key = 'SERVER_CERTIFICATE'
       ? readdirSync(path)
           .filter((f) => /\.(pem|crt)$/i.test(f))
           .sort()
-          .map((f) => join(path, f))
+          // A file in an allowed directory may itself be a link leading out of it.
+          .map((f) => confinePath(resources, key, join(path, f))?.path ?? join(path, f))
       : [path]
   } catch (err) {
+    if (err instanceof ResourceError) throw err
     throw notFound(err)
   }
   const ca: string[] = []
@@ -102,10 +107,10 @@ export interface ProxyConfig {
  * Proxy-Authorization: Basic. `socks5://` and `socks5h://` proxies are SOCKS5 (see `socks.ts`),
  * with userinfo as RFC 1929 username/password; the schemes may be mixed in one map.
  */
-export function parseProxy(value: unknown, key = 'PROXY'): ProxyConfig | undefined {
+export function parseProxy(value: unknown, key = 'PROXY', resources: ResourceContext = LOCAL): ProxyConfig | undefined {
   if (value === undefined || value === null || value === '') return undefined
   if (typeof value === 'string') {
-    const endpoint = parseProxyUrl(value, key)
+    const endpoint = parseProxyUrl(value, key, resources)
     return Object.freeze({ http: endpoint, https: endpoint })
   }
   if (typeof value !== 'object' || Array.isArray(value)) {
@@ -119,7 +124,7 @@ export function parseProxy(value: unknown, key = 'PROXY'): ProxyConfig | undefin
     }
     if (url === undefined || url === null || url === '') continue
     if (typeof url !== 'string') throw new ConfigError(`${key}.${rawScheme}: expected a proxy URL string`)
-    out[scheme] = parseProxyUrl(url, `${key}.${rawScheme}`)
+    out[scheme] = parseProxyUrl(url, `${key}.${rawScheme}`, resources)
   }
   const http = out.http ?? out.all
   const https = out.https ?? out.all
@@ -127,11 +132,13 @@ export function parseProxy(value: unknown, key = 'PROXY'): ProxyConfig | undefin
   return Object.freeze({ ...(http && { http }), ...(https && { https }) })
 }
 
-function parseProxyUrl(raw: string, key: string): ProxyEndpoint {
+/** A proxy is a destination like the gateway: its host is judged as one (`destinations.ts`). */
+function parseProxyUrl(raw: string, key: string, resources: ResourceContext): ProxyEndpoint {
   const text = raw.trim()
   // LinOTP's documentation shows socks5:// proxies (python-requests with PySocks).
   if (/^socks[0-9a-z]*:/i.test(text)) {
     const socks = parseSocksUrl(text, key)
+    checkDestination(resources, key, socks.host)
     const host = socks.host.includes(':') ? `[${socks.host}]` : socks.host
     return Object.freeze({ uri: `${socks.scheme}://${host}:${socks.port}`, socks })
   }
@@ -145,6 +152,7 @@ function parseProxyUrl(raw: string, key: string): ProxyEndpoint {
     throw new ConfigError(`${key}: unsupported proxy scheme ${url.protocol} (http, https, socks5 or socks5h)`)
   }
   if (url.hostname === '') throw new ConfigError(`${key}: proxy URL has no host`)
+  checkDestination(resources, key, url.hostname)
   const uri = `${url.protocol}//${url.host}`
   if (url.username === '' && url.password === '') return Object.freeze({ uri })
   let credentials: string
@@ -202,7 +210,7 @@ export interface GatewayUrl {
  * in the request line) and returned as credentials; userinfo without `:` is refused, since LinOTP
  * reads it as `user:password`.
  */
-export function parseGatewayUrl(raw: string, key = 'URL'): GatewayUrl {
+export function parseGatewayUrl(raw: string, key = 'URL', resources: ResourceContext = LOCAL): GatewayUrl {
   const text = raw.trim()
   let url: URL
   try {
@@ -211,6 +219,7 @@ export function parseGatewayUrl(raw: string, key = 'URL'): GatewayUrl {
     throw new ConfigError(`${key}: not a valid URL`)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${key}: must be an http or https URL`)
+  checkDestination(resources, key, url.hostname)
   // From the text, not from `url.username`: the URL parser re-encodes what it keeps.
   const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(text)?.[1]
   url.username = ''

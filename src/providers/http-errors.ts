@@ -53,6 +53,9 @@ export function classifyHttpError(
   for (const e of errorChain(err)) {
     const code = typeof e.code === 'string' ? e.code : undefined
     const message = typeof e.message === 'string' ? e.message : ''
+    // destinations.ts: the policy refused the address (a name may resolve elsewhere later, and
+    // the next provider may well be allowed), so this fails over like an unreachable gateway.
+    if (code === 'ERR_OTP_RESOURCE_NOT_ALLOWED') return { kind: 'unavailable', reason: message, code }
     // socks-connector.ts words its errors as finished reasons (proxy host:port, step, SOCKS reply;
     // never credentials): a SOCKS proxy that is down, refuses or times out means fail over.
     if (e.name === 'SocksError' && code !== undefined) return { kind: 'unavailable', reason: message, code }

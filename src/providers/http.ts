@@ -14,6 +14,7 @@ import { ConfigError } from '../errors.js'
 import { configString, configStringMap, configTimeoutPair } from './config-values.js'
 import { providerTransport, type HttpAuth } from './http-client.js'
 import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig, type TlsTrust } from './http-config.js'
+import { LOCAL, type ResourceContext } from './resources.js'
 import type { ProviderClass, SendResult, SmsProvider } from './types.js'
 
 /** The one reply rule that applies (LinOTP precedence), or the HTTP status when none is set. */
@@ -47,7 +48,7 @@ const KNOWN_KEYS = new Set([
 ])
 const DEFAULT_TIMEOUT = { connectMs: 5000, readMs: 5000 }
 
-function parse(config: Record<string, unknown>, warn: (message: string) => void): HttpOptions {
+function parse(config: Record<string, unknown>, warn: (message: string) => void, resources: ResourceContext = LOCAL): HttpOptions {
   for (const key of Object.keys(config)) {
     if (KNOWN_KEYS.has(key)) continue
     if (key === 'Timeout') warn(`'Timeout' in the config is ignored: the network timeout key is 'timeout' (the provider Timeout is the OTP validity)`)
@@ -57,7 +58,7 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
   // URL and credentials in its userinfo
   const rawUrl = configString(config, 'URL')?.trim()
   if (rawUrl === undefined || rawUrl === '') throw new ConfigError(`missing required key 'URL'`)
-  const url = parseGatewayUrl(rawUrl)
+  const url = parseGatewayUrl(rawUrl, 'URL', resources)
 
   const method = (configString(config, 'HTTP_Method') ?? 'POST').trim().toUpperCase()
   if (method !== 'GET' && method !== 'POST') {
@@ -95,12 +96,12 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
     warn('USERNAME without PASSWORD: requests are sent without authentication')
   }
 
-  const proxy = parseProxy(config.PROXY)
+  const proxy = parseProxy(config.PROXY, 'PROXY', resources)
 
   const headers = configHeaders(config)
   if ('authorization' in headers && auth !== undefined) warn('HEADERS.Authorization is replaced by the configured USERNAME/PASSWORD')
 
-  const tls = loadServerCertificate(config.SERVER_CERTIFICATE)
+  const tls = loadServerCertificate(config.SERVER_CERTIFICATE, 'SERVER_CERTIFICATE', resources)
   if (!tls.rejectUnauthorized) warn('SERVER_CERTIFICATE is false: the gateway certificate is not verified')
 
   // LinOTP's key is `timeout`; `TIMEOUT` is accepted too. 0/"" mean the default (LinOTP).
@@ -224,6 +225,7 @@ export const HttpSmsProviderClass: ProviderClass<HttpOptions> = {
       proxy: options.proxy,
       connectTimeoutMs: options.connectTimeoutMs,
       readTimeoutMs: options.readTimeoutMs,
+      destinations: ctx.resources ?? LOCAL,
     })
     const headers: Record<string, string> = { 'user-agent': 'sms-otp', ...options.headers }
     if (options.method === 'POST' && !('content-type' in headers)) headers['content-type'] = 'application/x-www-form-urlencoded'

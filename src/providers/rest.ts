@@ -23,6 +23,7 @@ import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type
 import { evaluateReply } from './http.js'
 import { loadClientCertificate } from './rest-client-cert.js'
 import { buildPayload, compilePayload, type PayloadPlan } from './rest-payload.js'
+import { LOCAL, confinePath, type ResourceContext } from './resources.js'
 import type { ProviderClass, SendResult, SmsProvider } from './types.js'
 
 /** Validated, frozen RestSMSProvider options. */
@@ -50,7 +51,7 @@ const KNOWN_KEYS = new Set([
 const DEFAULT_TIMEOUT = { connectMs: 3000, readMs: 30_000 }
 const DEFAULT_HEADERS = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': 'sms-otp' }
 
-function parse(config: Record<string, unknown>, warn: (message: string) => void): RestOptions {
+function parse(config: Record<string, unknown>, warn: (message: string) => void, resources: ResourceContext = LOCAL): RestOptions {
   if (Object.keys(config).length === 0) throw new ConfigError('missing configuration')
   for (const key of Object.keys(config)) {
     if (KNOWN_KEYS.has(key)) continue
@@ -63,7 +64,7 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
   const urls = requireString(config, 'URL').split(',').map((u) => u.trim())
   const first = urls[0] ?? ''
   if (first === '') throw new ConfigError('URL: the first URL of the list is empty')
-  const url = parseGatewayUrl(first)
+  const url = parseGatewayUrl(first, 'URL', resources)
   const ignored = urls.slice(1).filter((u) => u !== '').length
   if (ignored > 0) warn(`URL: ${ignored} further URL${ignored === 1 ? ' is' : 's are'} ignored; only the first URL of the list is used`)
 
@@ -95,15 +96,16 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void)
   const contentType = extra['content-type']
   if (contentType !== undefined && !/json/i.test(contentType)) warn(`HEADERS.Content-Type '${contentType}' does not say JSON, but the body is JSON`)
 
-  const proxy = parseProxy(config.PROXY)
+  const proxy = parseProxy(config.PROXY, 'PROXY', resources)
 
-  const trust = loadServerCertificate(config.SERVER_CERTIFICATE)
+  const trust = loadServerCertificate(config.SERVER_CERTIFICATE, 'SERVER_CERTIFICATE', resources)
   if (!trust.rejectUnauthorized) warn('SERVER_CERTIFICATE is false: the gateway certificate is not verified')
   let tls: ClientTls = trust
   const certFile = config.CLIENT_CERTIFICATE_FILE
   if (certFile !== undefined && certFile !== null && certFile !== '') {
     if (typeof certFile !== 'string') throw new ConfigError('CLIENT_CERTIFICATE_FILE: expected the path of a PEM file')
-    const client = loadClientCertificate(certFile.trim())
+    const given = certFile.trim()
+    const client = loadClientCertificate(confinePath(resources, 'CLIENT_CERTIFICATE_FILE', given)?.path ?? given)
     if (plainHttp) warn('CLIENT_CERTIFICATE_FILE is not used: the URL is plain http')
     if (client.validTo.getTime() < Date.now()) warn(`CLIENT_CERTIFICATE_FILE: the certificate expired on ${client.validTo.toISOString()}`)
     tls = Object.freeze({ ...trust, cert: client.cert, key: client.key })
@@ -134,6 +136,7 @@ export const RestSmsProviderClass: ProviderClass<RestOptions> = {
       proxy: options.proxy,
       connectTimeoutMs: options.connectTimeoutMs,
       readTimeoutMs: options.readTimeoutMs,
+      destinations: ctx.resources ?? LOCAL,
     })
 
     return {

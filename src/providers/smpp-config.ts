@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../errors.js'
 import { configBool, configInt, configString, configTimeoutPair, describeType, requireString } from './config-values.js'
+import { LOCAL, checkDestination, type ResourceContext } from './resources.js'
 
 export interface SmppOptions {
   /** SMSC host name or IP address (`server`). */
@@ -87,7 +88,7 @@ function addressByte(config: Record<string, unknown>, key: string): number {
 }
 
 /** Validates an SMPPSMSProvider config. @throws ConfigError naming the key at fault. */
-export function parseSmppConfig(config: Record<string, unknown>, warn: (message: string) => void): SmppOptions {
+export function parseSmppConfig(config: Record<string, unknown>, warn: (message: string) => void, resources: ResourceContext = LOCAL): SmppOptions {
   for (const key of Object.keys(config)) {
     if (KNOWN_KEYS.has(key)) continue
     if (key === 'Timeout') warn(`'Timeout' in the config is ignored: the network timeout key is 'TIMEOUT' (the provider Timeout is the OTP validity)`)
@@ -113,9 +114,11 @@ export function parseSmppConfig(config: Record<string, unknown>, warn: (message:
   const { connectMs, readMs } =
     rawTimeout === 0 || rawTimeout === '0' ? DEFAULT_TIMEOUT : configTimeoutPair(config, timeoutKey, DEFAULT_TIMEOUT)
 
+  const smscPort = port(config)
+  checkDestination(resources, 'server', host) // after the syntax checks; a name is judged again when it resolves (smpp.ts)
   return Object.freeze({
     host,
-    port: port(config),
+    port: smscPort,
     systemId,
     password,
     systemType,

@@ -5,7 +5,7 @@
  */
 import type { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
-import type { Server as NetServer, Socket } from 'node:net'
+import type { LookupFunction, Server as NetServer, Socket } from 'node:net'
 
 /** A decoded PDU. Field names are those of the SMPP specification. */
 export interface SmppPdu {
@@ -40,7 +40,7 @@ export interface SmppServer extends NetServer {
 }
 
 interface SmppModule {
-  connect(options: { host: string; port: number }): SmppSession
+  connect(options: { host: string; port: number; lookup?: LookupFunction }): SmppSession
   createServer(listener?: (session: SmppSession) => void): SmppServer
   PDU: new (command: string, options?: Record<string, unknown>) => SmppPdu
   errors: Record<string, number>
@@ -50,7 +50,8 @@ interface SmppModule {
 const lib = createRequire(import.meta.url)('smpp') as SmppModule
 
 /** Opens a TCP connection to an SMSC (no bind yet). */
-export const connectSmpp = (host: string, port: number): SmppSession => lib.connect({ host, port })
+export const connectSmpp = (host: string, port: number, lookup?: LookupFunction): SmppSession =>
+  lib.connect({ host, port, ...(lookup !== undefined && { lookup }) }) // the package hands these to net.connect
 
 /** Builds a PDU. Strings in C-string fields are written as ASCII; `short_message` may be a Buffer (sent as is). */
 export const createPdu = (command: string, options: Record<string, unknown> = {}): SmppPdu => new lib.PDU(command, options)

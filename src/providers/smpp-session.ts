@@ -9,6 +9,7 @@
  * Every failure is an {@link SmppUnavailableError} whose message is safe for logs and reasons
  * (host, port and SMPP status names only; never credentials, phone numbers or texts).
  */
+import type { LookupFunction } from 'node:net'
 import type { Logger } from '../logger.js'
 import { connectSmpp, createPdu, describeStatus, SmppStatus, type SmppPdu, type SmppSession } from './smpp-lib.js'
 import { RequestWindow, WindowClosedError } from './smpp-window.js'
@@ -35,6 +36,8 @@ export interface SmppClientOptions {
   readonly reconnectMinMs?: number
   /** Longest reconnect delay. @default 60000 */
   readonly reconnectMaxMs?: number
+  /** Resolver for the SMSC's name; `destinations.ts` refuses addresses the policy does not allow. @default dns.lookup */
+  readonly lookup?: LookupFunction
 }
 
 /** The SMSC cannot be used right now; the dispatcher should fail over. */
@@ -246,7 +249,7 @@ export class SmppClient {
   /** Connects and binds as transceiver. */
   #open(): Promise<Link> {
     return new Promise<Link>((resolve, reject) => {
-      const session = connectSmpp(this.#o.host, this.#o.port)
+      const session = connectSmpp(this.#o.host, this.#o.port, this.#o.lookup)
       const link: Link = { session, bound: false, pending: new Set(), closed: new Promise((r) => session.once('close', () => r())) }
       this.#link = link
       let settled = false
@@ -261,7 +264,8 @@ export class SmppClient {
       }
       const connectTimer = setTimeout(() => fail(`no connection to the SMSC at ${this.#where} within ${this.#o.connectTimeoutMs} ms`), this.#o.connectTimeoutMs)
       session.on('error', (err: NodeJS.ErrnoException) => {
-        lastError = err.code ?? 'protocol error'
+        // A refused destination (destinations.ts) is a finished reason; other errors give their code.
+        lastError = err.code === 'ERR_OTP_RESOURCE_NOT_ALLOWED' ? err.message : (err.code ?? 'protocol error')
         // A PDU the package cannot parse leaves its reader stuck: drop the link (and reconnect).
         session.destroy()
       })

@@ -17,6 +17,8 @@
  */
 import { randomInt } from 'node:crypto'
 import { maskPhone } from '../phone/mask.js'
+import { guardedLookup } from './destinations.js'
+import { LOCAL } from './resources.js'
 import { parseSmppConfig, type SmppOptions } from './smpp-config.js'
 import { encodeSms, type EncodedSms } from './smpp-encoding.js'
 import { describeStatus, SmppStatus, type SmppPdu } from './smpp-lib.js'
@@ -66,7 +68,7 @@ export const SmppSmsProviderClass: ProviderClass<SmppOptions> = {
       }
     }
     // No I/O here: the bind opens with the first send or test().
-    const client = new SmppClient(options, log, onDeliver)
+    const client = new SmppClient({ ...options, lookup: guardedLookup(ctx.resources ?? LOCAL) }, log, onDeliver)
     let reference = randomInt(256)
 
     async function submitAll(msg: SmsMessage, addr: string, encoded: EncodedSms, signal: AbortSignal): Promise<SendResult> {

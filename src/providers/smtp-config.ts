@@ -8,6 +8,7 @@ import { createSecureContext } from 'node:tls'
 import { ConfigError } from '../errors.js'
 import { configBool, configInt, configString, describeType, requireString } from './config-values.js'
 import { loadServerCertificate, type TlsTrust } from './http-config.js'
+import { LOCAL, checkDestination, confinePath, type ResourceContext } from './resources.js'
 import { BODY_CONTROL_CHARS, CONTROL_CHARS, parseSingleMailbox, type Mailbox, type MailTemplates } from './smtp-message.js'
 
 /** How the connection is secured. */
@@ -44,7 +45,7 @@ const SAMPLE_PHONE = '+491701234567'
 const SAMPLE_TEXT = '123456'
 
 /** Parses and validates a SmtpSMSProvider config. @throws ConfigError naming the key. */
-export function parseSmtpConfig(config: Record<string, unknown>, warn: (message: string) => void): SmtpOptions {
+export function parseSmtpConfig(config: Record<string, unknown>, warn: (message: string) => void, resources: ResourceContext = LOCAL): SmtpOptions {
   for (const key of Object.keys(config)) {
     if (KNOWN_KEYS.has(key)) continue
     if (key === 'Timeout') warn(`'Timeout' in the config is ignored: the network timeout key is 'TIMEOUT' (the provider Timeout is the OTP validity)`)
@@ -62,8 +63,11 @@ export function parseSmtpConfig(config: Record<string, unknown>, warn: (message:
 
   const templates = parseTemplates(config, warn)
   const auth = parseAuth(config, warn, security)
-  const trust = loadServerCertificate(config.SERVER_CERTIFICATE)
-  const clientCert = loadClientCertificate(config)
+  // After the syntax checks, before any file is read. nodemailer resolves and connects itself, so
+  // the mail server is judged by its text only (see docs/providers.md "Where providers may point").
+  checkDestination(resources, 'mailserver', server.host, { textOnly: true })
+  const trust = loadServerCertificate(config.SERVER_CERTIFICATE, 'SERVER_CERTIFICATE', resources)
+  const clientCert = loadClientCertificate(config, resources)
   if (security === 'none') {
     if (config.SERVER_CERTIFICATE !== undefined) warn('SERVER_CERTIFICATE is unused: neither start_tls nor use_ssl is set')
     if (clientCert !== undefined) warn('certfile/keyfile are unused: neither start_tls nor use_ssl is set')
@@ -160,17 +164,20 @@ function parseAuth(config: Record<string, unknown>, warn: (message: string) => v
   return Object.freeze({ user, pass })
 }
 
-function loadClientCertificate(config: Record<string, unknown>): SmtpOptions['clientCert'] {
+function loadClientCertificate(config: Record<string, unknown>, resources: ResourceContext): SmtpOptions['clientCert'] {
   const certfile = configString(config, 'certfile')?.trim() || undefined
   const keyfile = configString(config, 'keyfile')?.trim() || undefined
   if (certfile === undefined) {
     if (keyfile !== undefined) throw new ConfigError('keyfile: given without certfile')
     return undefined
   }
-  const cert = readPem(certfile, 'certfile')
+  // Both paths are judged before either file is looked at.
+  const certPath = confinePath(resources, 'certfile', certfile)?.path ?? certfile
+  const keyPath = keyfile === undefined ? undefined : (confinePath(resources, 'keyfile', keyfile)?.path ?? keyfile)
+  const cert = readPem(certPath, 'certfile')
   if (!cert.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`certfile: no PEM certificate in ${certfile}`)
   // LinOTP (Python's load_cert_chain) accepts the key inside certfile when keyfile is absent.
-  const key = keyfile === undefined ? cert : readPem(keyfile, 'keyfile')
+  const key = keyPath === undefined ? cert : readPem(keyPath, 'keyfile')
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
     throw new ConfigError(keyfile === undefined ? `keyfile: required (no private key in certfile ${certfile})` : `keyfile: no PEM private key in ${keyfile}`)
   }

@@ -9,10 +9,12 @@
  * reason naming the proxy host:port and the step (see `classifyHttpError`); TLS errors inside the
  * tunnel keep their own codes so they read exactly as for direct connections.
  */
-import { lookup } from 'node:dns/promises'
-import { connect as netConnect, isIP, type Socket } from 'node:net'
+import type { LookupAddress } from 'node:dns'
+import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import type { buildConnector } from 'undici'
+import { destinationError, destinationRefusal, guardedLookup, type DestinationContext } from './destinations.js'
+import { LOCAL } from './resources.js'
 import { socksHandshake, SocksError, type SocksPhase, type SocksProxy } from './socks.js'
 
 /** TLS settings for https targets (the provider's SERVER_CERTIFICATE and client certificate). */
@@ -23,6 +25,12 @@ export interface SocksConnectorOptions {
   readonly tls: SocksTargetTls
   /** Budget for proxy connect + SOCKS handshake + TLS handshake, in ms. */
   readonly timeoutMs: number
+  /**
+   * What the provider may reach: the proxy's addresses are judged on connect, a gateway name
+   * resolved here (socks5://) on resolution; socks5h:// names are judged by their text at load.
+   * @default trusted, no allow-lists
+   */
+  readonly destinations?: DestinationContext
 }
 
 type Phase = 'lookup' | 'connect' | SocksPhase | 'tls'
@@ -38,6 +46,8 @@ const DURING: Record<Phase, string> = {
 /** Builds the connector for one proxy; it keeps no state between connections. */
 export function createSocksConnector(opts: SocksConnectorOptions): buildConnector.connector {
   const { proxy } = opts
+  const guard = opts.destinations ?? LOCAL
+  const lookup = guardedLookup(guard)
   const label = isIP(proxy.host) === 6 ? `[${proxy.host}]:${proxy.port}` : `${proxy.host}:${proxy.port}`
 
   return (options, callback) => {
@@ -63,10 +73,12 @@ export function createSocksConnector(opts: SocksConnectorOptions): buildConnecto
 
     const run = async (): Promise<Socket> => {
       // socks5: resolve here (PySocks does too, IPv4 first); socks5h: the proxy gets the name.
-      const host = proxy.scheme === 'socks5' && isIP(target.host) === 0 ? await resolve(target.host) : target.host
+      const host = proxy.scheme === 'socks5' && isIP(target.host) === 0 ? await resolve(target.host, lookup) : target.host
       if (settled) throw new Error('superseded')
       phase = 'connect'
-      const raw = netConnect({ host: proxy.host, port: proxy.port })
+      const literal = isIP(proxy.host) === 0 ? undefined : destinationRefusal(guard, undefined, proxy.host)
+      if (literal !== undefined) throw destinationError(literal)
+      const raw = netConnect({ host: proxy.host, port: proxy.port, lookup })
       socket = raw
       // Until the connection is handed over, any socket error ends the attempt.
       raw.on('error', fail)
@@ -113,8 +125,10 @@ export function createSocksConnector(opts: SocksConnectorOptions): buildConnecto
 }
 
 /** A gateway host name resolved locally (socks5://): IPv4 preferred, as PySocks does. */
-async function resolve(host: string): Promise<string> {
-  const addresses = await lookup(host, { all: true })
+async function resolve(host: string, lookup: LookupFunction): Promise<string> {
+  const addresses = await new Promise<LookupAddress[]>((ok, fail) => {
+    lookup(host, { all: true }, (err, result) => (err ? fail(err) : ok(Array.isArray(result) ? result : [])))
+  })
   const chosen = addresses.find((a) => a.family === 4) ?? addresses[0]
   if (chosen === undefined) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' })
   return chosen.address
@@ -124,6 +138,7 @@ async function resolve(host: string): Promise<string> {
 function toConnectError(err: unknown, phase: Phase, label: string): Error {
   if (err instanceof SocksError) return err
   const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'ERROR'
+  if (code === 'ERR_OTP_RESOURCE_NOT_ALLOWED' && err instanceof Error) return err // a finished reason (destinations.ts)
   switch (phase) {
     case 'tls':
       // Certificate and handshake errors keep their codes: classified as for direct connections.

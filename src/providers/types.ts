@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js'
+import type { ProviderOrigin, ResourceContext } from './resources.js'
 
 /** One SMS to deliver. `phone` has already been through MSISDN / SUPPRESS_PREFIX. */
 export interface SmsMessage {
@@ -40,6 +41,8 @@ export interface ProviderContext {
   /** Provider name, for log lines. */
   readonly name: string
   readonly logger: Logger
+  /** Origin and resource policy of the definition (network destinations are judged with it). @default trusted (local), no allow-lists */
+  readonly resources?: ResourceContext
 }
 
 /**
@@ -49,8 +52,12 @@ export interface ProviderContext {
 export interface ProviderClass<Options = unknown> {
   /** Canonical short identifier, e.g. `HttpSMSProvider`. */
   readonly id: string
-  /** Validates the parsed JSON config (already merged with the provider-level attributes). */
-  parse(config: Record<string, unknown>, warn: (message: string) => void): Options
+  /**
+   * Validates the parsed JSON config (already merged with the provider-level attributes). Paths,
+   * programs and literal destinations are judged against `resources` (see `resources.ts`) before
+   * any file is touched. @throws ConfigError, or ResourceError (`ERR_OTP_RESOURCE_NOT_ALLOWED`)
+   */
+  parse(config: Record<string, unknown>, warn: (message: string) => void, resources?: ResourceContext): Options
   create(options: Options, ctx: ProviderContext): SmsProvider
 }
 
@@ -63,4 +70,6 @@ export interface ProviderRecord {
   readonly config: string
   /** OTP validity in seconds for SMS sent through this provider (Decision 1). @default 120 */
   readonly timeout: number
+  /** Who defined it: `admin` (the admin HTTP API) is held to the resource allow-lists. @default 'local' */
+  readonly origin?: ProviderOrigin
 }

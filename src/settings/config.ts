@@ -35,8 +35,12 @@ export const CONFIG_KEYS = {
 
 export type KnownConfigKey = keyof typeof CONFIG_KEYS
 
-/** Keys that only hold provider definitions (legacy `imported_default`) and are validated there. */
-export const LEGACY_PROVIDER_KEYS = ['SMSProvider', 'SMSProviderConfig'] as const
+/**
+ * Keys that only hold provider definitions (legacy `imported_default`) and are validated there.
+ * `SMSProviderOrigin` records who defined it (see providers/resources.ts): writable through the
+ * provider operations only, so `/system/setConfig` cannot vouch for an admin's definition.
+ */
+export const LEGACY_PROVIDER_KEYS = ['SMSProvider', 'SMSProviderConfig', 'SMSProviderOrigin'] as const
 /** Config keys written only through the provider operations. */
 export const PROVIDER_KEYS = [...LEGACY_PROVIDER_KEYS, 'Provider.Default.sms_provider'] as const
 

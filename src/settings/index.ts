@@ -3,12 +3,14 @@
  * the settings store and kept as an immutable snapshot. Every write is validated first, then
  * stored as one batch, then the snapshot is rebuilt, so a bad input never leaves half a change.
  */
+import { INTERNAL_PREFIX } from '../crypto/key-check.js'
 import type { Secrets } from '../crypto/secrets.js'
 import { ConfigError, OtpError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { PolicyEngine, parsePolicy, type PolicyRecord } from '../policy/index.js'
 import { checkProviderRecord, loadProvider, type LoadedProvider } from '../providers/loader.js'
 import type { ProviderRegistry } from '../providers/registry.js'
+import { DEFAULT_POLICY, type ResourcePolicy } from '../providers/resources.js'
 import type { ProviderRecord } from '../providers/types.js'
 import type { SettingsKind, SettingsStore } from '../stores/types.js'
 import { ConfigView, PROVIDER_KEYS, checkConfigEntry } from './config.js'
@@ -34,6 +36,7 @@ export class Settings {
   readonly #secrets: Secrets
   readonly #registry: ProviderRegistry
   readonly #logger: Logger
+  readonly #resources: ResourcePolicy
   #config = new ConfigView(new Map())
   #configMap = new Map<string, string>()
   #providers: ProviderListing[] = []
@@ -43,11 +46,13 @@ export class Settings {
   readonly #loaded = new Map<string, LoadedProvider>()
   readonly #loadedFrom = new Map<string, ProviderRecord>()
 
-  constructor(store: SettingsStore, secrets: Secrets, registry: ProviderRegistry, logger: Logger) {
+  /** @param resources what admin-defined providers may use (`providers/resources.ts`). */
+  constructor(store: SettingsStore, secrets: Secrets, registry: ProviderRegistry, logger: Logger, resources: ResourcePolicy = DEFAULT_POLICY) {
     this.#store = store
     this.#secrets = secrets
     this.#registry = registry
     this.#logger = logger
+    this.#resources = resources
   }
 
   get config(): ConfigView {
@@ -77,7 +82,8 @@ export class Settings {
     const [config, providers, policies, realms] = await Promise.all(
       (['config', 'provider', 'policy', 'realm'] as const).map((kind) => this.#store.list(kind)),
     )
-    this.#configMap = new Map(config)
+    // Internal entries (the key check value, the sealed PIN key) are not config: never listed or editable.
+    this.#configMap = new Map([...(config ?? [])].filter(([name]) => !name.startsWith(INTERNAL_PREFIX)))
     this.#config = new ConfigView(this.#configMap)
     const records: ProviderRecord[] = []
     const legacy = legacyProvider(this.#configMap, this.#secrets)
@@ -102,7 +108,7 @@ export class Settings {
     if (cached) return cached
     const record = this.#providers.find((p) => p.name === name)
     if (!record) throw new OtpError('ERR_OTP_UNKNOWN_PROVIDER', `Unable to load provider: '${name}'`)
-    const loaded = loadProvider(record, this.#registry, this.#logger)
+    const loaded = loadProvider(record, this.#registry, this.#logger, this.#resources)
     this.#loaded.set(name, loaded)
     this.#loadedFrom.set(name, record)
     return loaded
@@ -130,10 +136,13 @@ export class Settings {
     return true
   }
 
-  /** Creates or replaces a provider after validating its class and config. Returns warnings. */
+  /**
+   * Creates or replaces a provider after validating its class and config (an admin-defined one
+   * against the resource allow-lists). Returns warnings.
+   */
   async setProvider(record: ProviderRecord, makeDefault: boolean): Promise<string[]> {
     checkProviderName(record.name)
-    const warnings = checkProviderRecord(record, this.#registry)
+    const warnings = checkProviderRecord(record, this.#registry, this.#resources)
     const ops: Op[] =
       record.name === IMPORTED_DEFAULT
         ? legacyProviderWrites(record, this.#secrets).map(([name, value]) => ({ kind: 'config', name, value }))
@@ -154,7 +163,7 @@ export class Settings {
     if (users.length > 0) return `Unable to delete - provider used in policies!\n[${users.join(', ')}]`
     const ops: Op[] =
       name === IMPORTED_DEFAULT
-        ? ['SMSProvider', 'SMSProviderConfig', 'SMSProviderTimeout'].map((key) => ({ kind: 'config', name: key, value: null }))
+        ? ['SMSProvider', 'SMSProviderConfig', 'SMSProviderTimeout', 'SMSProviderOrigin'].map((key) => ({ kind: 'config', name: key, value: null }))
         : [{ kind: 'provider', name, value: null }]
     if (this.defaultProvider === name) ops.push({ kind: 'config', name: DEFAULT_POINTER, value: null })
     await this.#commit(ops)
@@ -228,5 +237,5 @@ export class Settings {
 }
 
 function sameProvider(a: ProviderRecord, b: ProviderRecord | undefined): boolean {
-  return b !== undefined && a.className === b.className && a.config === b.config && a.timeout === b.timeout
+  return b !== undefined && a.className === b.className && a.config === b.config && a.timeout === b.timeout && a.origin === b.origin
 }

@@ -21,6 +21,8 @@ interface StoredProvider {
   className: string
   config: string // ciphertext
   timeout: number
+  /** Absent in records written before origins existed: those count as `admin` (unknown provenance). */
+  origin?: 'local' | 'admin'
 }
 
 /** Checks a provider name (used in policies and URLs). */
@@ -42,6 +44,7 @@ export function encodeProvider(record: ProviderRecord, secrets: Secrets): string
     className: record.className,
     config: secrets.encryptConfig(record.name, record.config),
     timeout: record.timeout,
+    origin: record.origin ?? 'local',
   }
   return JSON.stringify(stored)
 }
@@ -53,10 +56,15 @@ export function decodeProvider(name: string, value: string, secrets: Secrets): P
   } catch (cause) {
     throw new OtpError('ERR_OTP_STORE', `stored provider '${name}' is corrupt`, { cause, status: 500 })
   }
-  return { name, className: stored.className, config: secrets.decryptConfig(name, stored.config), timeout: stored.timeout }
+  // Only an explicit 'local' is trusted: a record of unknown provenance is held to the allow-lists.
+  const origin = stored.origin === 'local' ? 'local' : 'admin'
+  return { name, className: stored.className, config: secrets.decryptConfig(name, stored.config), timeout: stored.timeout, origin }
 }
 
-/** The legacy provider from config keys, if `SMSProviderConfig` exists (§4.2). */
+/**
+ * The legacy provider from config keys, if `SMSProviderConfig` exists (§4.2). Without an
+ * `SMSProviderOrigin` of `local` (written by a trusted `setProvider` only) it counts as admin-defined.
+ */
 export function legacyProvider(config: ReadonlyMap<string, string>, secrets: Secrets): ProviderRecord | undefined {
   const sealed = config.get('SMSProviderConfig')
   if (sealed === undefined) return undefined
@@ -66,6 +74,7 @@ export function legacyProvider(config: ReadonlyMap<string, string>, secrets: Sec
     className: config.get('SMSProvider') ?? 'smsprovider.HttpSMSProvider.HttpSMSProvider',
     config: sealed.startsWith('v1:') ? secrets.decryptConfig(IMPORTED_DEFAULT, sealed) : sealed,
     timeout: Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULT_PROVIDER_TIMEOUT,
+    origin: config.get('SMSProviderOrigin') === 'local' ? 'local' : 'admin',
   }
 }
 
@@ -75,5 +84,6 @@ export function legacyProviderWrites(record: ProviderRecord, secrets: Secrets): 
     ['SMSProvider', record.className],
     ['SMSProviderConfig', secrets.encryptConfig(IMPORTED_DEFAULT, record.config)],
     ['SMSProviderTimeout', String(record.timeout)],
+    ['SMSProviderOrigin', record.origin ?? 'local'],
   ]
 }

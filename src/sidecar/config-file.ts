@@ -8,6 +8,7 @@ import { z } from 'zod'
 import { ConfigError, isOtpError } from '../errors.js'
 import { PolicyEngine, parsePolicy } from '../policy/index.js'
 import { checkProviderRecord } from '../providers/loader.js'
+import { resourcePolicy, type ResourceOptions } from '../providers/resources.js'
 import { checkConfigEntry } from '../settings/config.js'
 import { checkProviderName, parseProviderTimeout } from '../settings/providers.js'
 import { Secrets } from '../crypto/secrets.js'
@@ -52,8 +53,12 @@ const schema = z
 
 export type SidecarConfig = z.infer<typeof schema>
 
-/** Reads and validates a config file. @throws ConfigError that names the file and the path. */
-export async function readConfigFile(path: string): Promise<SidecarConfig> {
+/**
+ * Reads and validates a config file. `resources`: the allow-lists the engine will run with, so a
+ * provider the operator allowed (e.g. `--allow-host` for a link-local gateway) is not refused here.
+ * @throws ConfigError that names the file and the path.
+ */
+export async function readConfigFile(path: string, resources?: ResourceOptions): Promise<SidecarConfig> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -66,11 +71,11 @@ export async function readConfigFile(path: string): Promise<SidecarConfig> {
   } catch (err) {
     throw new ConfigError(`${path}: not valid JSON: ${(err as Error).message}`)
   }
-  return parseConfig(json, path)
+  return parseConfig(json, path, resources)
 }
 
 /** Validates a parsed config object, including every provider, policy and config key. */
-export function parseConfig(json: unknown, origin = 'config'): SidecarConfig {
+export function parseConfig(json: unknown, origin = 'config', resources?: ResourceOptions): SidecarConfig {
   const parsed = schema.safeParse(json)
   if (!parsed.success) {
     const first = parsed.error.issues[0]
@@ -78,6 +83,7 @@ export function parseConfig(json: unknown, origin = 'config'): SidecarConfig {
   }
   const config = parsed.data
   const registry = defaultRegistry()
+  const policy = resourcePolicy(resources)
   const secrets = Secrets.ephemeral()
   // Each check's error keeps its code and gains the file and section it came from.
   const within = (section: string, check: () => void): void => {
@@ -92,7 +98,7 @@ export function parseConfig(json: unknown, origin = 'config'): SidecarConfig {
   for (const p of config.providers) {
     within(`providers: ${p.name}`, () => {
       checkProviderName(p.name)
-      checkProviderRecord(providerRecord(p), registry)
+      checkProviderRecord(providerRecord(p), registry, policy)
     })
   }
   within('policies', () => new PolicyEngine(config.policies.map((p) => parsePolicy(p))))

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Body, Harness, Reply } from './harness.js'
 
@@ -82,12 +83,15 @@ export async function fileProvider(h: Harness, name: string, opts: { file?: stri
 }
 
 /**
- * A provider that always answers "unavailable": its outbox path cannot be created. Not under
- * /proc: Node 20's recursive mkdir spins forever there (reported), /dev/null/… fails at once (ENOTDIR).
+ * A provider that always answers "unavailable": its outbox path cannot be created (a regular file
+ * stands where its directory should be: ENOTDIR). Inside the harness directory, the one path the
+ * admin API may use there.
  */
 export async function brokenProvider(h: Harness, name: string, timeout = 120): Promise<void> {
+  const blocker = join(h.dir, 'not-a-directory')
+  await writeFile(blocker, '')
   await adminOk(h, '/system/setProvider', {
-    name, type: 'sms', class: 'FileSMSProvider', timeout: String(timeout), config: JSON.stringify({ file: '/dev/null/sms-otp-test/x' }),
+    name, type: 'sms', class: 'FileSMSProvider', timeout: String(timeout), config: JSON.stringify({ file: join(blocker, 'x') }),
   })
 }
 
