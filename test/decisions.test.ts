@@ -3,8 +3,9 @@
  * real HTTP against the sidecar.
  */
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
-import { afterEach, beforeEach, describe, test } from 'node:test'
+import type { timingSafeEqual } from 'node:crypto'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
+import { after, afterEach, beforeEach, describe, test } from 'node:test'
 import { otpEquals } from '../src/otp/hotp.js'
 import { Secrets } from '../src/crypto/secrets.js'
 import { enrolAlice, startHarness, type Harness } from './helpers/harness.js'
@@ -520,28 +521,102 @@ describe('Decision 9: booleans accept true/"true"/"True"/1, anything else is fal
 })
 
 describe('Decision 10: PIN and OTP comparisons are constant-time', () => {
-  test('otpEquals and verifyPin use crypto.timingSafeEqual (source check)', async () => {
-    const hotpSrc = await readFile(new URL('../src/otp/hotp.ts', import.meta.url), 'utf8')
-    const secretsSrc = await readFile(new URL('../src/crypto/secrets.ts', import.meta.url), 'utf8')
-    const verifySrc = await readFile(new URL('../src/tokens/verify.ts', import.meta.url), 'utf8')
-    const body = (src: string, fn: RegExp): string => {
-      const m = fn.exec(src)
-      assert.ok(m, `function ${fn} not found`)
-      const start = m.index
-      const next = src.indexOf('\n}', start) // top-level function / method end
-      const nextMethod = src.indexOf('\n  }', start)
-      return src.slice(start, Math.min(...[next, nextMethod].filter((i) => i > 0)))
+  // Behavioural, not a look at the source: node:crypto's CommonJS object gets a replacement
+  // timingSafeEqual, and syncBuiltinESMExports() pushes it into the live ESM bindings, so every
+  // `import { timingSafeEqual } from 'node:crypto'` in src/ and middleware/ calls it. A compare
+  // that does not go through it (a shortcut like `if (a === b) return true`) shows up as a
+  // secret accepted while timingSafeEqual says "different".
+  const nodeCrypto = createRequire(import.meta.url)('node:crypto') as { timingSafeEqual: typeof timingSafeEqual }
+  const realTimingSafeEqual = nodeCrypto.timingSafeEqual
+  /** Byte length of every compare since the last replacement (OTP compares are `otplen` bytes). */
+  const compared: number[] = []
+  function replaceTimingSafeEqual(answer: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => boolean): void {
+    compared.length = 0
+    nodeCrypto.timingSafeEqual = (a, b) => {
+      compared.push(a.byteLength)
+      return answer(a, b)
     }
-    assert.match(hotpSrc, /import \{[^}]*\btimingSafeEqual\b[^}]*\} from 'node:crypto'/)
-    const otpEq = body(hotpSrc, /export function otpEquals\(/)
-    assert.match(otpEq, /timingSafeEqual\(/)
-    assert.doesNotMatch(otpEq, /\ba\s*===\s*b\b/)
-    assert.match(secretsSrc, /import \{[^}]*\btimingSafeEqual\b[^}]*\} from 'node:crypto'/)
-    const pinEq = body(secretsSrc, /\n {2}verifyPin\(/)
-    assert.match(pinEq, /timingSafeEqual\(/)
-    // the verifier compares through otpEquals, never with === on the OTP
-    assert.match(verifySrc, /otpEquals\(hotp\(/)
-    assert.doesNotMatch(verifySrc, /hotp\([^)]*\)\s*===/)
+    syncBuiltinESMExports()
+  }
+  function restoreTimingSafeEqual(): void {
+    nodeCrypto.timingSafeEqual = realTimingSafeEqual
+    syncBuiltinESMExports()
+  }
+  afterEach(restoreTimingSafeEqual)
+  after(restoreTimingSafeEqual)
+  const otpCompares = () => compared.filter((n) => n === 6).length
+
+  test('the replacement reaches the engine (else the tests below prove nothing)', async () => {
+    await enrolAlice(h)
+    const tx = await triggerAlice(h)
+    replaceTimingSafeEqual(realTimingSafeEqual)
+    assert.equal((await check(h, { user: 'alice', transactionid: tx, pass: aliceOtp(1) })).body.result.value, true)
+    assert.equal(otpCompares(), 1, `compares seen: ${JSON.stringify(compared)}`)
+  })
+
+  test('threat: a shortcut around the constant-time compare — with timingSafeEqual answering "different", no face accepts a correct OTP, PIN or admin token', async () => {
+    await enrolAlice(h)
+    const tx = await triggerAlice(h) // HOTP(1)
+    const smsBefore = (await h.sms()).length
+
+    replaceTimingSafeEqual(() => false)
+    // The OTP alone (transaction id forms, check_t): only the OTP compare can accept these.
+    assert.equal((await check(h, { user: 'alice', transactionid: tx, pass: aliceOtp(1) })).body.result.value, false, '/validate/check with transactionid')
+    assert.equal((await h.post('/validate/check_t', { transactionid: tx, pass: aliceOtp(1) })).body.result.value.value, false, '/validate/check_t')
+    assert.equal(otpCompares(), 2, `both OTP answers reached the compare: ${JSON.stringify(compared)}`)
+    // PIN+OTP on every face, and the PIN alone (a right PIN would trigger an SMS).
+    assert.equal((await check(h, { user: 'alice', pass: ALICE_PIN + aliceOtp(1) })).body.result.value, false, '/validate/check PIN+OTP')
+    assert.equal((await h.post('/validate/simplecheck', { user: 'alice', pass: ALICE_PIN + aliceOtp(1) })).body, ':-(', '/validate/simplecheck')
+    assert.equal((await h.post('/validate/check_s', { serial: SERIAL, pass: ALICE_PIN + aliceOtp(1) })).body.result.value, false, '/validate/check_s')
+    const pinOnly = await check(h, { user: 'alice', pass: ALICE_PIN })
+    assert.equal(pinOnly.body.detail?.transactionid, undefined, `the PIN was accepted: ${JSON.stringify(pinOnly.body)}`)
+    assert.equal((await h.sms()).length, smsBefore, 'no SMS for a PIN that timingSafeEqual called different')
+    // The admin bearer token.
+    assert.equal((await h.admin('/system/getRealms', {})).status, 401, 'admin API')
+
+    // With the real compare the same answers pass: nothing but the compare refused them.
+    restoreTimingSafeEqual()
+    assert.equal((await h.admin('/system/getRealms', {})).status, 200)
+    assert.deepEqual((await h.post('/validate/check_t', { transactionid: tx, pass: aliceOtp(1) })).body.result.value, { value: true, failcount: 0 })
+    h.clock.advance(31_000) // past the resend block
+    await triggerAlice(h) // the PIN alone: C is 2 after the success, so the SMS carries HOTP(3)
+    assert.equal((await check(h, { user: 'alice', pass: ALICE_PIN + aliceOtp(3) })).body.result.value, true)
+  })
+
+  test('threat: timing tells which token matched — every token of the user is compared, without an early exit', async () => {
+    // A new SMS moves its token's counter, so only a token's newest challenge is in its window:
+    // the candidates an answer is compared with are one per token. Alice gets three.
+    const tokens = [
+      { serial: SERIAL, phone: ALICE_PHONE },
+      { serial: 'LSSM0002', phone: '+4915112345602', otpkey: '0102030405060708090a0b0c0d0e0f1011121314' },
+      { serial: 'LSSM0003', phone: '+4915112345603', otpkey: 'a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4' },
+    ]
+    await enrolAlice(h)
+    for (const t of tokens.slice(1)) await enrolAlice(h, { serial: t.serial, phone: t.phone, otpkey: t.otpkey as string })
+    /** Sends one SMS per token (PIN only) and returns each token's OTP in enrolment order. */
+    const triggerAll = async (): Promise<string[]> => {
+      const before = (await h.sms()).length
+      await check(h, { user: 'alice', pass: ALICE_PIN })
+      const sent = (await h.sms()).slice(before)
+      assert.equal(sent.length, 3, JSON.stringify(sent))
+      return tokens.map((t) => sent.find((m) => m.phone === t.phone)?.text.match(/\d{6}/)?.[0] ?? assert.fail(`no SMS for ${t.serial}`))
+    }
+    const otps = await triggerAll()
+    const wrong = ['000000', '111111'].find((o) => !otps.includes(o)) as string
+
+    replaceTimingSafeEqual(realTimingSafeEqual)
+    assert.equal((await check(h, { user: 'alice', pass: ALICE_PIN + wrong })).body.result.value, false)
+    assert.equal(otpCompares(), 3, `a wrong OTP is compared with all 3 candidates: ${JSON.stringify(compared)}`)
+
+    // A right OTP, of the first token and of the last one, so an early exit shows whichever end
+    // the tokens are walked from.
+    for (const which of [0, 2]) {
+      h.clock.advance(31_000) // past the resend block
+      const fresh = await triggerAll()
+      replaceTimingSafeEqual(realTimingSafeEqual)
+      assert.equal((await check(h, { user: 'alice', pass: ALICE_PIN + fresh[which] })).body.result.value, true)
+      assert.equal(otpCompares(), 3, `the OTP of token ${which + 1}: all 3 candidates compared: ${JSON.stringify(compared)}`)
+    }
   })
 
   test('the constant-time helpers give the right answers', () => {

@@ -84,14 +84,15 @@ describe('FileSMSProvider and the common keys', () => {
   it('append mode keeps every message', async () => {
     const rec = { name: 'f2', className: 'FileSMSProvider', config: JSON.stringify({ file: join(dir, 'a.log'), append: true }), timeout: 120 }
     const p = loadProvider(rec, defaultRegistry(), silentLogger)
-    for (const t of ['a', 'b']) await p.instance.send({ phone: '1', text: t, transactionId: t }, AbortSignal.timeout(1000))
+    for (const t of ['a', 'b']) await p.instance.send({ phone: '1', text: t, transactionId: t }, AbortSignal.timeout(10_000)) // a hang guard only
     assert.equal(await readFile(join(dir, 'a.log'), 'utf8'), '1:a\n1:b\n')
   })
   it('an unwritable path is unavailable', async () => {
     await writeFile(join(dir, 'plain-file'), '')
     const rec = { name: 'f3', className: 'FileSMSProvider', config: JSON.stringify({ file: join(dir, 'plain-file', 'x.log') }), timeout: 120 }
-    const r = await loadProvider(rec, defaultRegistry(), silentLogger).instance.send({ phone: '1', text: 't', transactionId: '1' }, AbortSignal.timeout(1000))
+    const r = await loadProvider(rec, defaultRegistry(), silentLogger).instance.send({ phone: '1', text: 't', transactionId: '1' }, AbortSignal.timeout(10_000)) // a hang guard only
     assert.equal(r.status, 'unavailable')
+    assert.match(r.status === 'unavailable' ? r.reason : '', /ENOTDIR/, 'the path failed, not the hang guard')
   })
 })
 

@@ -357,12 +357,16 @@ describe('RestSMSProvider result mapping', () => {
   }
 
   it('a hanging gateway is unavailable after connect + read timeout, without a retry', async () => {
-    gw.reset({ hang: true })
+    // It answers 200 after 2.5 s: past connect + read (0.5 s), well inside the default 3 s + 30 s.
+    // Had the configured TIMEOUT not applied, that late answer would make this a send.
+    gw.reset({ delayMs: 2500 })
     const p = make(config({ TIMEOUT: '0.2,0.3' }))
     const started = Date.now()
     assert.deepEqual(await send(p), { status: 'unavailable', reason: 'no reply within the timeout (ETIMEDOUT)' })
     const elapsed = Date.now() - started
-    assert.ok(elapsed >= 450 && elapsed < 1200, `took ${elapsed} ms`)
+    assert.equal(await gw.requests[0]?.ended, 'aborted', 'the client hung up before the gateway answered')
+    // The lower bound proves it waited; the upper one only catches a hang.
+    assert.ok(elapsed >= 450 && elapsed < 10_000, `took ${elapsed} ms`)
     assert.equal(gw.requests.length, 1, 'LinOTP retries a timeout; we fail over instead')
   })
 
@@ -391,13 +395,16 @@ describe('RestSMSProvider result mapping', () => {
   })
 
   it('an abort through the signal is unavailable, promptly', async () => {
+    // The gateway would answer after 3 s, inside the default 30 s read timeout: an abort that is
+    // not acted on shows as a send or an 'answered' exchange.
     gw.reset({ delayMs: 3000 })
     const p = make(config())
     const ac = new AbortController()
     setTimeout(() => ac.abort(), 50)
     const started = Date.now()
     assert.deepEqual(await send(p, MSG, ac.signal), { status: 'unavailable', reason: 'request aborted' })
-    assert.ok(Date.now() - started < 1000)
+    assert.equal(await gw.requests[0]?.ended, 'aborted', 'the client hung up before the gateway answered')
+    assert.ok(Date.now() - started < 10_000, 'hang guard')
     assert.deepEqual(await send(p, MSG, AbortSignal.abort()), { status: 'unavailable', reason: 'request aborted' })
   })
 

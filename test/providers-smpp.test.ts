@@ -57,12 +57,46 @@ function send(p: SmsProvider, msg: SmsMessage = MSG, signal: AbortSignal = new A
   return p.send(msg, signal)
 }
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
+/** Polls `cond`; the limit only catches a hang (a busy CI machine must not fail it). */
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms
   while (!cond()) {
     if (Date.now() > deadline) throw new Error('condition not reached in time')
     await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+// While a test mocks setTimeout and Date, waiting for real I/O uses the real setTimeout (taken
+// before any mock) and performance.now(), which the mock leaves alone. The 10 s limits only catch a hang.
+const realSetTimeout = globalThis.setTimeout
+const turn = () => new Promise<void>((r) => realSetTimeout(r, 1))
+
+/** Lets real I/O run for about `ms` of wall time (an event that should not come has had its chance). */
+async function ioFor(ms: number): Promise<void> {
+  const end = performance.now() + ms
+  while (performance.now() < end) await turn()
+}
+
+/** Waits, on real I/O, until `cond` holds. */
+async function ioUntil(cond: () => boolean, what: string): Promise<void> {
+  const end = performance.now() + 10_000
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`hang guard: waiting for ${what}`)
+    await turn()
+  }
+}
+
+/** Waits, on real I/O, for `promise`, calling `poke` on every turn (e.g. to run mocked timers due now). */
+async function ioSettle<T>(promise: Promise<T>, poke: () => void, what: string): Promise<T> {
+  let result: { value: T } | undefined
+  let failure: { error: unknown } | undefined
+  promise.then((value) => (result = { value }), (error: unknown) => (failure = { error }))
+  await ioUntil(() => {
+    poke()
+    return result !== undefined || failure !== undefined
+  }, what)
+  if (failure) throw failure.error
+  return (result as { value: T }).value
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -227,8 +261,10 @@ describe('SMPPSMSProvider results', () => {
     smsc.reset({ hangSubmits: true })
     const started = Date.now()
     const r = await send(make({ TIMEOUT: '0.3' }))
+    // The reason names the 300 ms timer that fired (the SMSC never answers, so nothing else ends
+    // the send); the lower bound proves the wait, the upper one only catches a hang.
     assert.deepEqual(r, { status: 'unavailable', reason: 'no submit_sm_resp from the SMSC within 300 ms' })
-    assert.ok(Date.now() - started < 2000)
+    assert.ok(Date.now() - started >= 250 && Date.now() - started < 10_000, `took ${Date.now() - started} ms`)
   })
 
   it('an unusable destination or an endless text is rejected without contacting the SMSC', async () => {
@@ -287,7 +323,7 @@ describe('SMPPSMSProvider bind lifecycle', () => {
     ])
   })
 
-  it('reconnects with doubling back-off up to the cap, and stops after a refused bind', async () => {
+  it('reconnects with doubling back-off up to the cap, and stops after a refused bind', async (t) => {
     const good = await startSmsc()
     const refusing = await startSmsc({ accounts: [['someone-else', 'x']] })
     ownSmscs.push(good, refusing)
@@ -309,35 +345,51 @@ describe('SMPPSMSProvider bind lifecycle', () => {
     })
     await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve))
     const { port } = front.address() as { port: number }
+    const logs: string[] = []
     const client = new SmppClient(
       { ...parse({ server: '127.0.0.1', port, system_id: SMSC_SYSTEM_ID, password: SMSC_PASSWORD, source_addr: 'A' }), reconnectMinMs: 40, reconnectMaxMs: 160 },
-      silentLogger,
+      recordingLogger(logs),
       () => undefined,
     )
+    const logged = (msg: string) => logs.filter((l) => l.includes(`"msg":"${msg}"`)).length
     try {
       await client.ensureBound(new AbortController().signal)
       assert.equal(client.binds, 1)
+      // The back-off runs on a mocked clock from here (setTimeout and Date): each delay is checked
+      // exactly, one millisecond early and on time, however busy the machine is. Network I/O stays real.
+      t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() })
+      const droppedAt = Date.now()
       for (const sock of sockets) sock.destroy() // the SMSC drops the bind
-      await until(() => stamps.length >= 6, 3000)
-      const gaps = stamps.slice(1).map((t, i) => t - stamps[i]!)
-      // gap 0 is drop → first retry (40 ms), then 80, 160, 160 (capped)
-      for (const [i, expected] of [40, 80, 160, 160, 160].entries()) {
-        assert.ok(gaps[i]! >= expected - 5 && gaps[i]! < expected + 120, `gap ${i}: ${gaps[i]} ms, expected about ${expected}: ${gaps.join(',')}`)
+      await ioUntil(() => logged('SMPP connection lost; reconnecting') === 1, 'the client to see the drop')
+      // drop → first retry 40 ms, then 80, 160, 160, 160 (capped)
+      for (const [i, delay] of [40, 80, 160, 160, 160].entries()) {
+        const before = stamps.length
+        t.mock.timers.tick(delay - 1)
+        await ioFor(50)
+        assert.equal(stamps.length, before, `retry ${i + 1} came before its ${delay} ms`)
+        t.mock.timers.tick(1)
+        await ioUntil(() => logged('SMPP bind failed') === i + 1, `retry ${i + 1}`)
+        assert.equal(stamps.length, before + 1)
       }
+      const gaps = stamps.slice(1).map((at, i) => at - (i === 0 ? droppedAt : stamps[i]!))
+      assert.deepEqual(gaps, [40, 80, 160, 160, 160])
       mode = 'refuse'
-      await until(() => refusing.binds.length === 1, 1000)
+      t.mock.timers.tick(160)
+      await ioUntil(() => refusing.binds.length === 1 && logged('SMPP bind failed') === 6, 'the refused bind')
       const attempts = stamps.length
-      await sleep(400)
+      t.mock.timers.tick(10 * 160) // ten capped back-offs later
+      await ioFor(100)
       assert.equal(stamps.length, attempts, 'no background retries after a refused bind')
       assert.equal(client.binds, 1)
     } finally {
+      t.mock.timers.reset()
       await client.close()
       for (const sock of sockets) sock.destroy()
       await new Promise<void>((resolve) => front.close(() => resolve()))
     }
   })
 
-  it('a send during a long reconnect back-off tries at once (one attempt per reconnectMinMs at most) and goes through when the SMSC is back', async () => {
+  it('a send during a long reconnect back-off tries at once (one attempt per reconnectMinMs at most) and goes through when the SMSC is back', async (t) => {
     const good = await startSmsc()
     ownSmscs.push(good)
     // A TCP front that forwards to the SMSC while `up`, and drops connections while down.
@@ -360,40 +412,58 @@ describe('SMPPSMSProvider bind lifecycle', () => {
     const { port } = front.address() as { port: number }
     // Back-off 30 ms doubling, capped at a minute as in production.
     const options = { ...parse({ server: '127.0.0.1', port, system_id: SMSC_SYSTEM_ID, password: SMSC_PASSWORD, source_addr: 'ACME' }), reconnectMinMs: 30, reconnectMaxMs: 60_000 }
-    const p = SmppSmsProviderClass.create(options, { name: 'smpp-backoff', logger: silentLogger })
+    const logs: string[] = []
+    const p = SmppSmsProviderClass.create(options, { name: 'smpp-backoff', logger: recordingLogger(logs) })
     providers.push(p)
+    const failures = () => logs.filter((l) => l.includes('"msg":"SMPP bind failed"')).length
     try {
       assert.equal((await send(p)).status, 'sent')
+      // Mocked clock from here (see the test above): "at once" means with no mocked time passing.
+      t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() })
       up = false
       for (const sock of sockets.splice(0)) sock.destroy() // the SMSC goes away
-      await until(() => stamps.length >= 7, 3000) // bind + 6 background retries: the next one is 1.92 s away
-      await sleep(50) // let the client see that last attempt fail
+      await ioUntil(() => logs.some((l) => l.includes('"msg":"SMPP connection lost; reconnecting"')), 'the client to see the drop')
+      for (const [i, delay] of [30, 60, 120, 240, 480, 960].entries()) {
+        t.mock.timers.tick(delay)
+        await ioUntil(() => failures() === i + 1, `background retry ${i + 1}`)
+      }
+      // Six background retries: the next one is 1.92 s away. 50 ms pass (more than the minimum gap).
+      t.mock.timers.tick(50)
 
-      // A burst of sends while it is still down: one connection attempt for all, each answered at once.
+      // A burst of sends while it is still down: one connection attempt for all, each answered
+      // with the mocked clock standing still (tick(0) only runs timers due now).
       const attempts = stamps.length
-      let started = Date.now()
-      const burst = await Promise.all(Array.from({ length: 5 }, (_, i) => send(p, { ...MSG, transactionId: `burst-${i}` })))
-      assert.ok(Date.now() - started < 500, `the burst took ${Date.now() - started} ms`)
-      for (const r of burst) assert.match(r.status === 'unavailable' ? r.reason : r.status, /^the SMSC at 127\.0\.0\.1:\d+ closed the connection during the bind/)
+      const burstAt = Date.now()
+      const burst = Promise.all(Array.from({ length: 5 }, (_, i) => send(p, { ...MSG, transactionId: `burst-${i}` })))
+      const burstResults = await ioSettle(burst, () => t.mock.timers.tick(0), 'the burst')
+      assert.equal(Date.now(), burstAt, 'no mocked time passed')
+      for (const r of burstResults) assert.match(r.status === 'unavailable' ? r.reason : r.status, /^the SMSC at 127\.0\.0\.1:\d+ closed the connection during the bind/)
       assert.equal(stamps.length, attempts + 1)
       const burstAttempt = stamps.at(-1)!
 
       // Right after an attempt, a send waits for the minimum gap instead of hammering the SMSC.
-      const again = await send(p, { ...MSG, transactionId: 'again' })
-      assert.equal(again.status, 'unavailable')
+      const again = send(p, { ...MSG, transactionId: 'again' })
+      await ioFor(20)
+      t.mock.timers.tick(29)
+      await ioFor(50)
+      assert.equal(stamps.length, attempts + 1, 'no attempt before the 30 ms minimum gap')
+      t.mock.timers.tick(1)
+      assert.equal((await ioSettle(again, () => undefined, 'the second send')).status, 'unavailable')
       assert.equal(stamps.length, attempts + 2)
-      assert.ok(stamps.at(-1)! - burstAttempt >= 25, `attempts ${stamps.at(-1)! - burstAttempt} ms apart`)
+      assert.equal(stamps.at(-1)! - burstAttempt, 30, 'attempts 30 ms apart')
 
-      // The SMSC is back; the scheduled retry is seconds away, but the next send does not wait for it.
+      // The SMSC is back; the scheduled retry is seconds away, but the next send waits only for
+      // the minimum gap: 30 ms of mocked time and no more.
       up = true
-      started = Date.now()
-      const r = await send(p, { ...MSG, text: 'after the outage' })
-      const elapsed = Date.now() - started
+      const back = send(p, { ...MSG, text: 'after the outage' })
+      await ioFor(20)
+      t.mock.timers.tick(30)
+      const r = await ioSettle(back, () => undefined, 'the send after the outage')
       assert.equal(r.status, 'sent', JSON.stringify(r))
-      assert.ok(elapsed < 500, `took ${elapsed} ms`)
       assert.deepEqual(good.submits.map((s) => s.decoded), [OTP_TEXT, 'after the outage'])
       assert.equal(good.binds.length, 2)
     } finally {
+      t.mock.timers.reset()
       await p.close?.()
       for (const sock of sockets) sock.destroy()
       await new Promise<void>((resolve) => front.close(() => resolve()))
@@ -406,7 +476,7 @@ describe('SMPPSMSProvider bind lifecycle', () => {
     const [resp] = await own.unbindAll()
     assert.equal(resp!.command, 'unbind_resp')
     assert.equal(resp!.command_status, 0)
-    await until(() => own.binds.length === 2, 3000)
+    await until(() => own.binds.length === 2)
     assert.equal((await send(p, { ...MSG, text: 'again' })).status, 'sent')
     assert.deepEqual(own.submits.map((s) => s.connection), [1, 2])
   })
@@ -432,7 +502,7 @@ describe('SMPPSMSProvider bind lifecycle', () => {
   it('an SMSC that stops answering enquire_link is dropped and re-bound', async () => {
     const { own, p } = await isolated({ enquire_link_interval: 0.05, TIMEOUT: 0.1 }, { answerEnquireLink: false })
     assert.equal((await p.test!(new AbortController().signal)).status, 'sent')
-    await until(() => own.binds.length >= 2, 4000)
+    await until(() => own.binds.length >= 2)
     assert.equal(own.binds[1]!.connection, 2)
     await p.close!()
   })

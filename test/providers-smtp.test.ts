@@ -338,13 +338,24 @@ describe('SmtpSMSProvider refusals and failures', () => {
   })
 
   it('a server that accepts TCP but never greets is unavailable within TIMEOUT', async () => {
-    const silent = await startSilentServer()
+    // It greets after 2.5 s: long past TIMEOUT (0.3 s), well inside the 5 s default. Had TIMEOUT
+    // not applied, the greeting would arrive and the send fail later for another reason.
+    let greeted = false
+    const silent = await startSilentServer((socket) => {
+      setTimeout(() => {
+        if (socket.destroyed) return
+        greeted = true
+        socket.write('220 late.example ESMTP\r\n')
+      }, 2500).unref()
+    })
     servers.push(silent)
     const started = Date.now()
     const r = await send(make(base(silent.port, { TIMEOUT: 0.3 })))
     const elapsed = Date.now() - started
     assert.deepEqual(r, { status: 'unavailable', reason: 'no greeting within TIMEOUT (ETIMEDOUT)' })
-    assert.ok(elapsed >= 250 && elapsed < 1000, `took ${elapsed} ms`)
+    assert.equal(greeted, false, 'the client gave up before the late greeting')
+    // The lower bound proves it waited; the upper one only catches a hang.
+    assert.ok(elapsed >= 250 && elapsed < 10_000, `took ${elapsed} ms`)
     assert.equal(silent.accepted(), 1)
   })
 
@@ -359,8 +370,9 @@ describe('SmtpSMSProvider refusals and failures', () => {
       const peer = await startSilentServer(script)
       servers.push(peer)
       const started = Date.now()
-      assert.deepEqual(await send(make(base(peer.port, { TIMEOUT: 1 }))), { status: 'unavailable', reason: expected })
-      assert.ok(Date.now() - started < 1500, `${expected}: took ${Date.now() - started} ms`)
+      // TIMEOUT 30 s: a client that waited for a timeout instead of reacting would trip the hang guard.
+      assert.deepEqual(await send(make(base(peer.port, { TIMEOUT: 30 }))), { status: 'unavailable', reason: expected })
+      assert.ok(Date.now() - started < 10_000, `${expected}: took ${Date.now() - started} ms`)
       assert.equal(peer.accepted(), connections, expected)
     }
   })
@@ -370,20 +382,22 @@ describe('SmtpSMSProvider refusals and failures', () => {
     const started = Date.now()
     const r = await send(make(base(s.port, { TIMEOUT: 0.3 })))
     const elapsed = Date.now() - started
+    // The reason names the 0.9 s deadline that fired (the server never answers, so nothing else
+    // ends the send); the lower bound proves the wait, the upper one only catches a hang.
     assert.deepEqual(r, { status: 'unavailable', reason: 'no answer within 0.9 s (ETIMEDOUT)' })
-    assert.ok(elapsed >= 850 && elapsed < 1500, `took ${elapsed} ms`)
+    assert.ok(elapsed >= 850 && elapsed < 10_000, `took ${elapsed} ms`)
     assert.equal(s.messages.length, 0)
   })
 
   it('the caller’s abort signal ends a send promptly → unavailable', async () => {
     const silent = await startSilentServer()
     servers.push(silent)
-    const p = make(base(silent.port))
+    const p = make(base(silent.port, { TIMEOUT: 30 })) // an abort that waited for a timeout would trip the hang guard
     const ac = new AbortController()
     setTimeout(() => ac.abort(), 50)
     const started = Date.now()
     assert.deepEqual(await send(p, MSG, ac.signal), { status: 'unavailable', reason: 'send aborted' })
-    assert.ok(Date.now() - started < 1000)
+    assert.ok(Date.now() - started < 10_000, 'hang guard')
     assert.deepEqual(await send(p, MSG, AbortSignal.abort()), { status: 'unavailable', reason: 'send aborted' })
   })
 
@@ -417,7 +431,7 @@ describe('SmtpSMSProvider under load (more sends than pooled connections)', () =
     }
   }
 
-  async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
     const deadline = Date.now() + ms
     while (!cond()) {
       assert.ok(Date.now() < deadline, `timed out waiting for ${what}`)
@@ -456,7 +470,9 @@ describe('SmtpSMSProvider under load (more sends than pooled connections)', () =
     const aborted = Date.now()
     ac.abort()
     assert.deepEqual(await queued, { status: 'unavailable', reason: 'send aborted' })
-    assert.ok(Date.now() - aborted < 200, `abort took ${Date.now() - aborted} ms`)
+    // Hang guard: had the abort not ended the wait, the queued send would get a connection only
+    // when a busy one hits its 15 s deadline.
+    assert.ok(Date.now() - aborted < 10_000, `abort took ${Date.now() - aborted} ms`)
 
     const waiting = send(p, { ...MSG, transactionId: 'waiting' })
     await new Promise((resolve) => setTimeout(resolve, 50))
@@ -464,7 +480,8 @@ describe('SmtpSMSProvider under load (more sends than pooled connections)', () =
     await p.close?.()
     assert.deepEqual(await waiting, { status: 'unavailable', reason: 'provider is closed' })
     for (const r of await Promise.all(busy)) assert.deepEqual(r, { status: 'unavailable', reason: 'provider is closed' })
-    assert.ok(Date.now() - closing < 1000, `close took ${Date.now() - closing} ms`)
+    // Hang guard: without the close the busy sends would run to their 15 s deadline.
+    assert.ok(Date.now() - closing < 10_000, `close took ${Date.now() - closing} ms`)
     assert.equal(s.sessions.length, 5, 'the aborted and the closed send never opened a connection')
     assert.equal(s.messages.length, 0)
   })
@@ -511,25 +528,25 @@ describe('SmtpSMSProvider connection test', () => {
   it('test() connects, secures, logs in and quits; wrong password → rejected; unreachable → unavailable', async () => {
     const s = await server({ ...tlsServer(), login: { user: 'u', pass: 'p' } })
     const good = make(base(s.port, { start_tls: true, SERVER_CERTIFICATE: pki.caCertPath, mailuser: 'u', mailpassword: 'p' }))
-    assert.deepEqual(await good.test?.(AbortSignal.timeout(5000)), { status: 'sent' })
+    assert.deepEqual(await good.test?.(AbortSignal.timeout(10_000)), { status: 'sent' })
     assert.equal(s.sessions.length, 1)
     assert.equal(s.sessions[0]!.secure, true)
     assert.equal(s.messages.length, 0, 'a test sends no mail')
     const bad = make(base(s.port, { start_tls: true, SERVER_CERTIFICATE: pki.caCertPath, mailuser: 'u', mailpassword: 'nope' }))
-    const r = await bad.test?.(AbortSignal.timeout(5000))
+    const r = await bad.test?.(AbortSignal.timeout(10_000))
     assert.equal(r?.status, 'unavailable')
     assert.match(r ? reason(r) : '', /SMTP 535/)
     const port = await freePort()
-    assert.deepEqual(await make(base(port)).test?.(AbortSignal.timeout(5000)), { status: 'unavailable', reason: 'connection refused (ECONNREFUSED)' })
+    assert.deepEqual(await make(base(port)).test?.(AbortSignal.timeout(10_000)), { status: 'unavailable', reason: 'connection refused (ECONNREFUSED)' })
   })
 
   it('test() honours its signal and close()', async () => {
     const silent = await startSilentServer()
     servers.push(silent)
-    const p = make(base(silent.port))
+    const p = make(base(silent.port, { TIMEOUT: 30 })) // a test that waited for a timeout would trip the hang guard
     const started = Date.now()
     assert.deepEqual(await p.test?.(AbortSignal.timeout(100)), { status: 'unavailable', reason: 'test aborted' })
-    assert.ok(Date.now() - started < 1000)
+    assert.ok(Date.now() - started < 10_000, 'hang guard')
     const pending = p.test?.(new AbortController().signal)
     await new Promise((resolve) => setTimeout(resolve, 50))
     await p.close?.()
@@ -673,7 +690,7 @@ describe('SmtpSMSProvider through the loader', () => {
       const config = point(SMTP_EXAMPLE, [['"smtp.yourdomain.com"', `"127.0.0.1:${s.port}"`]])
       const loaded = loadProvider({ name: 'mailgw', className, config, timeout: 120 }, registry, silentLogger)
       providers.push(loaded.instance)
-      const r = await sendVia(loaded, MSG, AbortSignal.timeout(5000))
+      const r = await sendVia(loaded, MSG, AbortSignal.timeout(10_000))
       assert.equal(r.status, 'sent', `${className}: ${reason(r)}`)
       assert.equal(s.messages.length, 1)
       const m = s.messages[0]!
@@ -694,7 +711,7 @@ describe('SmtpSMSProvider through the loader', () => {
     })
     const a = loadProvider({ name: 'starttls', className: 'smsprovider.SmtpSMSProvider.SmtpSMSProvider', config, timeout: 120 }, registry, silentLogger)
     providers.push(a.instance)
-    assert.equal((await sendVia(a, MSG, AbortSignal.timeout(5000))).status, 'sent')
+    assert.equal((await sendVia(a, MSG, AbortSignal.timeout(10_000))).status, 'sent')
     assert.equal(starttls.messages[0]!.secure, true)
     assert.equal(starttls.sessions.at(-1)!.clientCN, 'sms-otp test client')
 
@@ -702,7 +719,7 @@ describe('SmtpSMSProvider through the loader', () => {
     const config2 = JSON.stringify({ mailserver: '127.0.0.1', mailserver_port: smtps.port, mailsender: SENDER, mailto: '<phone>@smstp-gateway', user_ssl: 'True', SERVER_CERTIFICATE: pki.caCertPath })
     const b = loadProvider({ name: 'smtps', className: 'SmtpSMSProvider', config: config2, timeout: 120 }, registry, silentLogger)
     providers.push(b.instance)
-    assert.equal((await sendVia(b, MSG, AbortSignal.timeout(5000))).status, 'sent')
+    assert.equal((await sendVia(b, MSG, AbortSignal.timeout(10_000))).status, 'sent')
     assert.equal(smtps.messages[0]!.secure, true)
     assert.deepEqual(smtps.messages[0]!.to, [`${PHONE}@smstp-gateway`])
   })
@@ -712,7 +729,7 @@ describe('SmtpSMSProvider through the loader', () => {
     const config = JSON.stringify({ ...base(s.port), MSISDN: 'True', SUPPRESS_PREFIX: '+' })
     const loaded = loadProvider({ name: 'msisdn', className: 'SmtpSMSProvider', config, timeout: 120 }, registry, silentLogger)
     providers.push(loaded.instance)
-    const r = await sendVia(loaded, { ...MSG, phone: '+49 (170) 123-4567' }, AbortSignal.timeout(5000))
+    const r = await sendVia(loaded, { ...MSG, phone: '+49 (170) 123-4567' }, AbortSignal.timeout(10_000))
     assert.equal(r.status, 'sent', reason(r))
     assert.deepEqual(s.messages[0]!.to, ['491701234567@sms.example.net'])
     assert.equal(parseMail(s.messages[0]!.raw).header('subject'), '491701234567')
@@ -737,15 +754,15 @@ describe('SmtpSMSProvider through the loader', () => {
       return l
     }
     const good = load('good', base(ok.port, { mailuser: 'mailer', mailpassword: 'Pa55-secret-word', start_tls: true, SERVER_CERTIFICATE: pki.caCertPath }))
-    assert.equal((await sendVia(good, secret, AbortSignal.timeout(5000))).status, 'sent')
+    assert.equal((await sendVia(good, secret, AbortSignal.timeout(10_000))).status, 'sent')
     const wrongPw = load('wrong', base(ok.port, { mailuser: 'mailer', mailpassword: 'Other-secret-pw', start_tls: true, SERVER_CERTIFICATE: pki.caCertPath }))
-    assert.equal((await sendVia(wrongPw, secret, AbortSignal.timeout(5000))).status, 'unavailable')
-    assert.equal((await wrongPw.instance.test?.(AbortSignal.timeout(5000)))?.status, 'unavailable')
+    assert.equal((await sendVia(wrongPw, secret, AbortSignal.timeout(10_000))).status, 'unavailable')
+    assert.equal((await wrongPw.instance.test?.(AbortSignal.timeout(10_000)))?.status, 'unavailable')
     const refused = load('refused', base(refusing.port, { mailuser: 'mailer', mailpassword: 'Clear-text-pw' }))
-    const r = await sendVia(refused, secret, AbortSignal.timeout(5000))
+    const r = await sendVia(refused, secret, AbortSignal.timeout(10_000))
     assert.equal(r.status, 'unavailable') // the server offers no AUTH
     const injected = load('inject', base(ok.port, { start_tls: true, SERVER_CERTIFICATE: pki.caCertPath }))
-    assert.equal((await sendVia(injected, { ...secret, phone: '+491709876543\r\nBcc: x@y.example' }, AbortSignal.timeout(5000))).status, 'rejected')
+    assert.equal((await sendVia(injected, { ...secret, phone: '+491709876543\r\nBcc: x@y.example' }, AbortSignal.timeout(10_000))).status, 'rejected')
 
     const all = lines.join('\n')
     assert.ok(lines.length >= 4, all)

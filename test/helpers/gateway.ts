@@ -26,6 +26,12 @@ export interface RecordedRequest {
   readonly socketId: number
   /** Outcome of the gateway's own auth check ('none' when no auth is demanded). */
   readonly auth: 'ok' | 'missing' | 'wrong' | 'none'
+  /**
+   * Settles when the exchange is over: 'answered' once the reply was written in full, 'aborted'
+   * when the connection closed first (the client gave up, or the gateway was closed). Lets a test
+   * prove that a client hung up on a slow or hanging gateway without measuring wall time.
+   */
+  readonly ended: Promise<'answered' | 'aborted'>
 }
 
 export interface DigestSetup {
@@ -104,6 +110,7 @@ export async function startGateway(opts: { behaviour?: GatewayBehaviour; tls?: {
   const nonce = randomBytes(12).toString('hex')
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const ended = new Promise<'answered' | 'aborted'>((resolve) => res.once('close', () => resolve(res.writableFinished ? 'answered' : 'aborted')))
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
@@ -129,6 +136,7 @@ export async function startGateway(opts: { behaviour?: GatewayBehaviour; tls?: {
         headers: req.headers,
         socketId: socketIds.get(req.socket) ?? 0,
         auth,
+        ended,
       })
       if (auth === 'missing' || auth === 'wrong') {
         const d = behaviour.digest
