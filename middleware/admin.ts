@@ -1,144 +1,216 @@
 /**
  * LinOTP-compatible `/admin/*` and `/system/*` routers, protected by a bearer token. With no token
  * configured the routes do not exist (404): the admin API is never open without a credential.
+ *
+ * Every request is audited (middleware/admin-audit.ts), refused credentials are throttled per
+ * client address (middleware/throttle.ts), only GET and POST act, and every request has a
+ * deadline after which it answers 504.
  */
-import { Router, type RequestHandler } from 'express'
+import { Router, type RequestHandler, type Response } from 'express'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { OtpError, ParameterError, invalidOption } from '../src/errors.js'
 import { parseProviderTimeout } from '../src/settings/providers.js'
 import type { SmsOtp } from '../src/sms-otp.js'
-import { envelope, errorEnvelope, param, parseParams, required, type Params } from './http.js'
+import { auditAdmin, noteError, noteOf, noteSelection, type AdminNote } from './admin-audit.js'
+import { DEFAULT_ADMIN_TIMEOUT_MS, allowGetAndPost, deadline, refuseCredentialsInUrl } from './guards.js'
+import { envelope, errorEnvelope, normaliseIp, param, parseParams, required, type Params } from './http.js'
+import { FailureThrottle, addressKey, type ThrottleOptions } from './throttle.js'
 
 export interface AdminOptions {
   /** Bearer token admins must present, at least 16 characters. Empty or absent: admin API answers 404. */
   readonly token?: string | undefined
+  /** Deadline of every admin request in ms; then it answers 504 `ERR_OTP_TIMEOUT`. @default 30_000 */
+  readonly timeoutMs?: number | undefined
+  /**
+   * Back-off for refused credentials per client address (429 `ERR_OTP_RATE_LIMITED`), on the
+   * engine's clock unless one is given; `false` turns it off.
+   * @default 5 refusals per minute block for 30 s, doubling up to 1 h
+   */
+  readonly throttle?: ThrottleOptions | false | undefined
+  /** Refuse GET requests carrying `pin`, `otpkey` or `config`, and those parameters in any URL. @default false */
+  readonly noGet?: boolean | undefined
 }
 
 /** Shortest admin token accepted anywhere. */
 export const MIN_ADMIN_TOKEN = 16
 
+/** Admin parameters that are credentials: under `noGet` they must not travel in a URL. */
+const ADMIN_CREDENTIALS = ['pin', 'otpkey', 'config']
+
 /**
  * Builds the admin router.
- * @throws TypeError `ERR_OTP_INVALID_OPTION` for a token shorter than {@link MIN_ADMIN_TOKEN}.
+ * @throws TypeError `ERR_OTP_INVALID_OPTION` for a token shorter than {@link MIN_ADMIN_TOKEN} or a bad deadline.
+ * @example app.use(adminRouter(otp, { token: process.env.SMS_OTP_ADMIN_TOKEN, timeoutMs: 10_000 }))
  */
 export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
   const router = Router()
   if (!options.token) return router
   if (options.token.length < MIN_ADMIN_TOKEN) throw invalidOption('token', `the admin token needs at least ${MIN_ADMIN_TOKEN} characters`)
-  const guard = bearer(options.token)
-  router.use(['/admin', '/system'], guard, parseParams())
-  const p = (req: { smsOtpParams?: Params | undefined }): Params => req.smsOtpParams ?? {}
-  const selection = (q: Params) => ({ serial: param(q, 'serial'), user: param(q, 'user'), realm: param(q, 'realm') })
+  const timeoutMs = options.timeoutMs ?? DEFAULT_ADMIN_TIMEOUT_MS
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw invalidOption('timeoutMs', 'expected a positive integer (milliseconds)')
+  const throttle = options.throttle === false ? undefined : new FailureThrottle({ clock: otp.core.clock, ...options.throttle })
+  const guard = bearer(options.token, throttle)
+  const onTimeout = (res: Response, message: string): void => {
+    noteOf(res).reason = `ERR_OTP_TIMEOUT: ${message}`
+  }
+  for (const area of ['admin', 'system'] as const) {
+    router.use(`/${area}`, auditAdmin(otp, area), guard, allowGetAndPost(), deadline(timeoutMs, onTimeout), parseParams())
+    if (options.noGet) router.use(`/${area}`, refuseCredentialsInUrl(ADMIN_CREDENTIALS))
+  }
 
-  router.all('/admin/init', async (req, res) => {
-    const q = p(req)
+  /** One admin route: notes its action and selection, runs, answers (or drops a late answer). */
+  const route = (path: string, action: string, run: (q: Params, note: AdminNote) => Promise<Record<string, unknown>> | Record<string, unknown>) => {
+    router.all(path, async (req, res) => {
+      const note = noteOf(res)
+      const q = req.smsOtpParams ?? {}
+      note.action = action
+      noteSelection(path.slice(1), q, note)
+      const body = await run(q, note)
+      if (res.headersSent) note.late(note.ok) // the deadline answered already
+      else res.json(body)
+    })
+  }
+  const selection = (q: Params) => ({ serial: param(q, 'serial'), user: param(q, 'user'), realm: param(q, 'realm') })
+  const refused = (note: AdminNote, reason: string): void => {
+    note.ok = false
+    note.reason = reason
+  }
+
+  route('/admin/init', 'token enrolled', async (q, note) => {
     const serial = await otp.tokens.init({
       type: param(q, 'type'), user: param(q, 'user'), realm: param(q, 'realm'), phone: param(q, 'phone'), pin: param(q, 'pin'),
       serial: param(q, 'serial'), otpkey: param(q, 'otpkey'), genkey: param(q, 'genkey'), otplen: param(q, 'otplen'),
       hashlib: param(q, 'hashlib'), description: param(q, 'description'),
     })
-    res.json(envelope(true, { serial }))
+    note.serial = serial
+    return envelope(true, { serial })
   })
-  router.all('/admin/show', async (req, res) => {
-    const tokens = await otp.tokens.show(selection(p(req)))
-    res.json(envelope({ resultset: { tokens: tokens.length }, data: tokens }))
+  route('/admin/show', 'tokens listed', async (q, note) => {
+    const tokens = await otp.tokens.show(selection(q))
+    note.target.count = String(tokens.length)
+    return envelope({ resultset: { tokens: tokens.length }, data: tokens })
   })
-  for (const action of ['remove', 'enable', 'disable', 'reset'] as const) {
-    router.all(`/admin/${action}`, async (req, res) => {
-      res.json(envelope(await otp.tokens[action](selection(p(req)))))
+  const tokenActions = { remove: 'tokens removed', enable: 'tokens enabled', disable: 'tokens disabled', reset: 'failcount reset' } as const
+  for (const [name, action] of Object.entries(tokenActions) as Array<[keyof typeof tokenActions, string]>) {
+    route(`/admin/${name}`, action, async (q, note) => {
+      const n = await otp.tokens[name](selection(q))
+      note.target.count = String(n)
+      return envelope(n)
     })
   }
-  router.all('/admin/set', async (req, res) => {
-    const q = p(req)
+  route('/admin/set', 'token changed', async (q, note) => {
     const n = await otp.tokens.set(selection(q), { pin: param(q, 'pin'), phone: param(q, 'phone'), MaxFailCount: param(q, 'MaxFailCount') })
-    res.json(envelope(n))
+    note.target.count = String(n)
+    return envelope(n)
   })
 
-  router.all('/system/setProvider', async (req, res) => {
-    const q = p(req)
+  route('/system/setProvider', 'provider set', async (q, note) => {
+    note.codeOnly = true // provider errors may quote the configuration
     checkType(q)
     const name = required(q, 'name')
     const className = required(q, 'class')
     const timeout = parseProviderTimeout(param(q, 'timeout'))
-    const warnings = await otp.providers.set({ name, className, config: param(q, 'config') ?? '', timeout }, isTrue(param(q, 'default')))
-    res.json(envelope(true, warnings.length ? { warnings } : undefined))
+    const warnings = await otp.providers.set({ name, className, config: param(q, 'config') ?? '', timeout }, isTrue(param(q, 'default')), { origin: 'admin' })
+    return envelope(true, warnings.length ? { warnings } : undefined)
   })
-  router.all('/system/getProvider', (req, res) => {
-    const q = p(req)
+  route('/system/getProvider', 'providers read', (q) => {
     checkType(q)
     const name = param(q, 'name')
     const listed = otp.providers.list().filter((pr) => name === undefined || pr.name === name)
-    const value = Object.fromEntries(listed.map((pr) => [pr.name, { Class: pr.className, Config: pr.config, Timeout: String(pr.timeout), Default: pr.default }]))
-    res.json(envelope(value))
+    return envelope(Object.fromEntries(listed.map((pr) => [pr.name, { Class: pr.className, Config: pr.config, Timeout: String(pr.timeout), Default: pr.default }])))
   })
-  router.all('/system/delProvider', async (req, res) => {
-    const q = p(req)
+  route('/system/delProvider', 'provider deleted', async (q, note) => {
     checkType(q)
     const refusal = await otp.providers.delete(required(q, 'name'))
-    res.json(refusal === undefined ? envelope(true) : envelope(false, { message: refusal }))
+    if (refusal !== undefined) refused(note, refusal)
+    return refusal === undefined ? envelope(true) : envelope(false, { message: refusal })
   })
-  router.all('/system/setDefaultProvider', async (req, res) => {
-    const q = p(req)
+  route('/system/setDefaultProvider', 'default provider set', async (q, note) => {
     checkType(q)
     const name = required(q, 'name')
-    res.json((await otp.providers.setDefault(name)) ? envelope(true) : envelope(false, { message: `Unknown provider! '${name}'` }))
+    if (await otp.providers.setDefault(name)) return envelope(true)
+    refused(note, `Unknown provider! '${name}'`)
+    return envelope(false, { message: `Unknown provider! '${name}'` })
   })
-  router.all('/system/testProvider', async (req, res) => {
-    const q = p(req)
+  route('/system/testProvider', 'provider tested', async (q, note) => {
+    note.codeOnly = true // gateway replies may hold anything
     const result = await otp.providers.test(required(q, 'name'), param(q, 'phone'))
-    res.json(envelope(result.status === 'sent', { ...result }))
+    if (result.status !== 'sent') refused(note, `provider test: ${result.status}`)
+    return envelope(result.status === 'sent', { ...result })
   })
 
-  router.all('/system/setPolicy', async (req, res) => {
-    const q = p(req)
+  route('/system/setPolicy', 'policy set', async (q) => {
     const policy = await otp.policies.set({ ...q, name: required(q, 'name') })
-    res.json(envelope({ [`setPolicy ${policy.name}`]: true }, { policy }))
+    return envelope({ [`setPolicy ${policy.name}`]: true }, { policy })
   })
-  router.all('/system/getPolicy', (req, res) => {
-    const name = param(p(req), 'name')
-    const value = Object.fromEntries(otp.policies.list().filter((x) => name === undefined || x.name === name).map((x) => [x.name, x]))
-    res.json(envelope(value))
+  route('/system/getPolicy', 'policies read', (q) => {
+    const name = param(q, 'name')
+    return envelope(Object.fromEntries(otp.policies.list().filter((x) => name === undefined || x.name === name).map((x) => [x.name, x])))
   })
-  router.all('/system/delPolicy', async (req, res) => {
-    const name = required(p(req), 'name')
-    res.json(envelope({ [`delPolicy ${name}`]: await otp.policies.delete(name) }))
+  route('/system/delPolicy', 'policy deleted', async (q, note) => {
+    const name = required(q, 'name')
+    const deleted = await otp.policies.delete(name)
+    if (!deleted) refused(note, 'no such policy')
+    return envelope({ [`delPolicy ${name}`]: deleted })
   })
 
-  router.all('/system/setConfig', async (req, res) => {
-    const entries = { ...p(req) }
+  route('/system/setConfig', 'config set', async (q) => {
+    const entries = { ...q }
     if (Object.keys(entries).length === 0) throw new ParameterError('Missing parameter: give one or more key=value pairs')
     const { keys, warnings } = await otp.config.set(entries)
-    res.json(envelope(Object.fromEntries(keys.map((k) => [`setConfig ${k}:${entries[k]}`, true])), warnings.length ? { warnings } : undefined))
+    return envelope(Object.fromEntries(keys.map((k) => [`setConfig ${k}:${entries[k]}`, true])), warnings.length ? { warnings } : undefined)
   })
-  router.all('/system/getConfig', (req, res) => {
-    const key = param(p(req), 'key')
-    const all = otp.config.get()
-    const hidden = Object.fromEntries(Object.entries(all).filter(([k]) => k !== 'SMSProviderConfig'))
-    res.json(envelope(key === undefined ? hidden : { [`getConfig ${key}`]: hidden[key] ?? null }))
+  route('/system/getConfig', 'config read', (q) => {
+    const key = param(q, 'key')
+    const hidden = Object.fromEntries(Object.entries(otp.config.get()).filter(([k]) => k !== 'SMSProviderConfig'))
+    return envelope(key === undefined ? hidden : { [`getConfig ${key}`]: hidden[key] ?? null })
   })
-  router.all('/system/delConfig', async (req, res) => {
-    const key = required(p(req), 'key')
-    res.json(envelope({ [`delConfig ${key}`]: await otp.config.delete(key) }))
+  route('/system/delConfig', 'config deleted', async (q, note) => {
+    const key = required(q, 'key')
+    const deleted = await otp.config.delete(key)
+    if (!deleted) refused(note, 'no such key')
+    return envelope({ [`delConfig ${key}`]: deleted })
   })
-  router.all('/system/setRealm', async (req, res) => {
-    const q = p(req)
+  route('/system/setRealm', 'realm set', async (q) => {
     await otp.realms.set(required(q, 'realm'), isTrue(param(q, 'default')))
-    res.json(envelope(true))
+    return envelope(true)
   })
-  router.all('/system/getRealms', (_req, res) => {
-    res.json(envelope(Object.fromEntries(otp.realms.list().map((r) => [r.name, { default: r.default }]))))
-  })
+  route('/system/getRealms', 'realms read', () => envelope(Object.fromEntries(otp.realms.list().map((r) => [r.name, { default: r.default }]))))
+
+  router.use(['/admin', '/system'], noteError())
   return router
 }
 
-/** `Authorization: Bearer <token>`, compared in constant time. */
-function bearer(token: string): RequestHandler {
+/**
+ * `Authorization: Bearer <token>`, compared in constant time, behind the per-address throttle:
+ * a blocked address gets 429 without its credential being looked at.
+ */
+function bearer(token: string, throttle: FailureThrottle | undefined): RequestHandler {
   const expected = createHash('sha256').update(token).digest()
   return (req, res, next) => {
-    const header = req.headers.authorization ?? ''
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    const note = noteOf(res)
+    const key = addressKey(normaliseIp(req.socket.remoteAddress) ?? 'unknown')
+    const state = throttle?.check(key)
+    if (state?.blocked) {
+      const seconds = Math.max(1, Math.ceil(state.retryAfterMs / 1000))
+      note.action = 'credential refused'
+      note.reason = `rate limited: ${state.refused} request(s) refused in this block, ${seconds} s left`
+      // A burst is summarised: records for the 1st, 2nd, 4th, 8th ... refused request of a block.
+      note.silent = (state.refused & (state.refused - 1)) !== 0
+      res.status(429).set('Retry-After', String(seconds)).json(errorEnvelope('ERR_OTP_RATE_LIMITED', `too many refused credentials from this address; retry after ${seconds} s`))
+      return
+    }
+    const header = req.headers.authorization
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
     const given = createHash('sha256').update(m?.[1] ?? '').digest()
-    if (m && timingSafeEqual(given, expected)) return next()
+    if (m && timingSafeEqual(given, expected)) {
+      throttle?.succeed(key)
+      return next()
+    }
+    const why = header === undefined ? 'admin credential missing' : m ? 'admin credential wrong' : 'not a bearer credential'
+    const blockedFor = throttle?.fail(key)
+    note.action = 'credential refused'
+    note.reason = blockedFor === undefined ? why : `${why}; address blocked for ${Math.ceil(blockedFor / 1000)} s`
     res.status(401).set('WWW-Authenticate', 'Bearer realm="sms-otp admin"').json(errorEnvelope('ERR_OTP_UNAUTHORIZED', 'admin credential missing or wrong'))
   }
 }

@@ -1,4 +1,5 @@
 /** Express faces of sms-otp: LinOTP-compatible validate and admin routers. */
-export { validateRouter, clientOf } from './validate.js'
+export { validateRouter, clientOf, type ValidateOptions } from './validate.js'
 export { adminRouter, type AdminOptions } from './admin.js'
+export { FailureThrottle, type ThrottleOptions } from './throttle.js'
 export { envelope, errorEnvelope, errorHandler, parseParams, MAX_BODY_BYTES, FIELD_LIMITS } from './http.js'

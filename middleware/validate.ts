@@ -1,6 +1,7 @@
 /**
  * LinOTP-compatible `/validate/*` router over an sms-otp engine. Mount it where LinOTP's API was:
- * `app.use(validateRouter(otp))`. GET and POST, form and JSON bodies.
+ * `app.use(validateRouter(otp))`. GET and POST, form and JSON bodies; any other method (HEAD
+ * above all: Express would run the check for it) answers 405 before anything is read.
  */
 import { Router, type Request } from 'express'
 import { isIPv6, type BlockList } from 'node:net'
@@ -8,12 +9,28 @@ import { parseAddressList } from '../src/settings/config.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 import { TRANSACTION_ID } from '../src/challenges/ids.js'
 import type { CheckRequest } from '../src/validate/types.js'
+import { allowGetAndPost, refuseCredentialsInUrl } from './guards.js'
 import { envelope, normaliseIp, param, parseParams, type Params } from './http.js'
 
-/** Builds the router. */
-export function validateRouter(otp: SmsOtp): Router {
+/** Options of {@link validateRouter}. */
+export interface ValidateOptions {
+  /**
+   * Refuse a GET request that carries `pass` (405 `ERR_OTP_METHOD_NOT_ALLOWED`, `Allow: POST`) and
+   * a `pass` in the URL of any request (400): credentials stay out of proxy and access logs.
+   * GET without `pass` keeps working.
+   * @default false (LinOTP accepts GET with `pass`)
+   */
+  readonly noGet?: boolean | undefined
+}
+
+/**
+ * Builds the router.
+ * @example app.use(validateRouter(otp, { noGet: true }))
+ */
+export function validateRouter(otp: SmsOtp, options: ValidateOptions = {}): Router {
   const router = Router()
-  router.use('/validate', parseParams())
+  router.use('/validate', allowGetAndPost(), parseParams())
+  if (options.noGet) router.use('/validate', refuseCredentialsInUrl(['pass']))
   const trusted = trustedCallers(otp)
 
   router.all('/validate/check', async (req, res) => {

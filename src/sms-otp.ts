@@ -4,6 +4,7 @@
  */
 import { systemClock, type Clock } from './clock.js'
 import type { Core } from './core.js'
+import { checkMasterKey } from './crypto/key-check.js'
 import { Secrets } from './crypto/secrets.js'
 import { OtpError, ParameterError, describeError, invalidOption } from './errors.js'
 import { silentLogger, type Logger } from './logger.js'
@@ -13,6 +14,8 @@ import { Failover, type BackoffOptions } from './providers/failover.js'
 import { FileSmsProviderClass } from './providers/file.js'
 import { HttpSmsProviderClass } from './providers/http.js'
 import { ProviderRegistry } from './providers/registry.js'
+import { withDeadline } from './providers/deadline.js'
+import { resourcePolicy, type ProviderOrigin, type ResourceOptions } from './providers/resources.js'
 import { RestSmsProviderClass } from './providers/rest.js'
 import { SmppSmsProviderClass } from './providers/smpp.js'
 import { SmtpSmsProviderClass } from './providers/smtp.js'
@@ -37,12 +40,21 @@ export interface SmsOtpOptions {
   readonly clock?: Clock
   /** A pino-compatible logger. @default silent */
   readonly logger?: Logger
-  /** Receives one record per validate request. @default logged at info level as `{ audit: record }` */
+  /** Receives one record per validate request and per admin call. @default logged at info level as `{ audit: record }` */
   readonly audit?: (record: AuditRecord) => void
   /** Provider classes. @default {@link defaultRegistry}: Http, Rest, SMPP, Smtp, Device and File */
   readonly registry?: ProviderRegistry
-  /** Provider back-off after `unavailable`. @default 30 s doubling to 2 h */
+  /** Provider back-off after `unavailable`, and the deadline of one provider operation (`attemptMs`). @default 30 s doubling to 2 h; 60 s */
   readonly backoff?: BackoffOptions
+  /**
+   * Files, programs and hosts that providers defined through the admin API may use (see
+   * docs/providers.md "Where providers may point"). Definitions made in code or in the config
+   * file are trusted and not limited, except that no provider reaches link-local or metadata
+   * addresses unless `allowHosts` lists them.
+   * @default {} (admin-defined providers: no files, devices or programs; public hosts only)
+   * @example { allowPaths: ['/var/lib/sms-otp/outbox'], allowHosts: ['sms.example.net', '10.1.2.0/24'] }
+   */
+  readonly resources?: ResourceOptions
 }
 
 /** The registry with every provider class this build ships: LinOTP's five and FileSMSProvider. */
@@ -76,10 +88,15 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
   const store = options.store ?? createMemoryStore()
   const secrets = options.secrets ?? Secrets.ephemeral()
   const clock = options.clock ?? systemClock
-  const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger)
+  const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger, resourcePolicy(options.resources))
   const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff), logger }
   const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: record }, 'audit'))
   await store.open()
+  // The key must belong to the data before anything is read or written (ERR_OTP_KEY_MISMATCH).
+  await checkMasterKey(store, secrets).catch(async (err: unknown) => {
+    await store.close()
+    throw err
+  })
   await settings.load()
   await ensureDecoy(core)
 
@@ -131,9 +148,13 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
     },
 
     providers: {
-      /** Creates or replaces a provider; validated before anything is stored. Returns warnings. */
-      set: async (record: { name: string; className: string; config: string; timeout: number }, makeDefault = false) => {
-        const warnings = await settings.setProvider(record, makeDefault)
+      /**
+       * Creates or replaces a provider; validated before anything is stored. Returns warnings.
+       * `origin: 'admin'` (the admin HTTP API) holds it to the `resources` allow-lists; the
+       * default `'local'` is the host's own code or config file, trusted.
+       */
+      set: async (record: { name: string; className: string; config: string; timeout: number }, makeDefault = false, options: { origin?: ProviderOrigin } = {}) => {
+        const warnings = await settings.setProvider({ ...record, origin: options.origin ?? 'local' }, makeDefault)
         core.failover.clear(record.name) // a changed provider gets a fresh start
         return warnings
       },
@@ -141,16 +162,21 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
       /** @returns undefined when deleted, else LinOTP's refusal text. */
       delete: (name: string) => settings.deleteProvider(name),
       setDefault: (name: string) => settings.setDefaultProvider(name),
-      /** Sends a test SMS (or runs the provider's own check) through one provider. */
+      /**
+       * Sends a test SMS (or runs the provider's own check) through one provider, within the
+       * provider deadline (`backoff.attemptMs`). @throws OtpError `ERR_OTP_TIMEOUT` (504) past it.
+       */
       test: async (name: string, phone?: string) => {
         const provider = settings.provider(name)
-        const signal = AbortSignal.timeout(60_000)
+        const deadline = core.failover.attemptMs
         if (phone === undefined) {
-          if (!provider.instance.test) throw new ParameterError("this provider has no connection test: give 'phone' to send a test SMS")
-          return provider.instance.test(signal)
+          const check = provider.instance.test?.bind(provider.instance)
+          if (!check) throw new ParameterError("this provider has no connection test: give 'phone' to send a test SMS")
+          return withDeadline(deadline, check, `the test of provider '${name}'`)
         }
         // Straight to the provider, past any back-off: an admin test is how one learns it is back.
-        const result = await sendVia(provider, { phone: validatePhone(phone), text: 'sms-otp test message', transactionId: '0' }, signal)
+        const msg = { phone: validatePhone(phone), text: 'sms-otp test message', transactionId: '0' }
+        const result = await withDeadline(deadline, (signal) => sendVia(provider, msg, signal), `the test of provider '${name}'`)
         if (result.status === 'sent') core.failover.clear(name)
         logger.info({ provider: name, phone: maskPhone(phone), status: result.status }, 'provider test')
         return result
@@ -170,6 +196,9 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
       set: (name: string, makeDefault = false) => settings.setRealm(name, makeDefault),
       list: () => settings.realms,
     },
+
+    /** Writes one record to the audit sink; the admin router records every admin call here. */
+    audit: (record: AuditRecord): void => auditSink(record),
 
     /** Deletes expired challenges; the sidecar calls it periodically. */
     purgeExpired: () => store.challenges.purgeExpired(clock.now()),

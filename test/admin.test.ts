@@ -76,13 +76,20 @@ describe('admin token and provider operations', () => {
   })
   it('disable / enable / set / reset / remove by serial', async () => {
     assert.equal((await h.admin('/admin/disable', { serial: 'LSSM0001' })).body.result.value, 1)
-    assert.equal((await h.post('/validate/check', { user: 'alice', pass: '1234' })).body.detail, undefined, 'inactive: no SMS')
+    const sent = (await h.sms()).length
+    assert.equal((await h.post('/validate/check', { user: 'alice', pass: '1234' })).body.detail, undefined, 'inactive: no challenge')
+    assert.equal((await h.sms()).length, sent, 'inactive: no SMS in the outbox')
     assert.equal((await h.admin('/admin/enable', { serial: 'LSSM0001' })).body.result.value, 1)
     assert.equal((await h.admin('/admin/set', { serial: 'LSSM0001', MaxFailCount: '3', phone: '+4915112345670' })).body.result.value, 1)
     const [view] = await h.otp.tokens.show({ serial: 'LSSM0001' })
     assert.equal(view?.['LinOtp.MaxFail'], 3)
     assert.equal(view?.['LinOtp.TokenInfo'].phone, '+4915112345670')
+    const failcount = async () => (await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.['LinOtp.FailCount']
+    await h.post('/validate/check', { user: 'alice', pass: '1234000000' }) // PIN + a wrong OTP: counted
+    await h.post('/validate/check', { user: 'alice', pass: '9999' }) // wrong PIN: counted
+    assert.equal(await failcount(), 2, 'two failures before the reset')
     assert.equal((await h.admin('/admin/reset', { serial: 'LSSM0001' })).body.result.value, 1)
+    assert.equal(await failcount(), 0, 'reset clears the failcount')
   })
   it('set with nothing to set, or an unknown serial, is a clear error', async () => {
     const none = await h.admin('/admin/set', { serial: 'LSSM0001' })

@@ -6,10 +6,13 @@ import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:http'
 import { join, resolve } from 'node:path'
 import { pino } from 'pino'
+import { checkDataDir, databaseExists } from '../crypto/key-file.js'
+import { finishInterruptedRotation } from '../crypto/rotate.js'
 import { Secrets, loadMasterKey } from '../crypto/secrets.js'
 import { ConfigError, describeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { createSmsOtp, type SmsOtp } from '../sms-otp.js'
+import type { ResourceOptions } from '../providers/resources.js'
 import { createSqliteStore } from '../stores/sqlite.js'
 import { MIN_ADMIN_TOKEN } from '../../middleware/admin.js'
 import { createSidecar } from './app.js'
@@ -28,14 +31,29 @@ export interface ServeOptions {
   readonly configFile?: string
   /** Load the demo configuration. */
   readonly demo?: boolean
+  /** Serve `/admin` and `/system` on a listener of their own at this port; the main listener then answers 404 for them. */
+  readonly adminPort?: number
+  /** Address of the admin listener (needs `adminPort`). @default '127.0.0.1' */
+  readonly adminHost?: string
+  /** Refuse GET requests carrying `pass` (and admin `pin`, `otpkey`, `config`). @default false */
+  readonly noGet?: boolean
+  /** Deadline of every admin request in ms (then 504 `ERR_OTP_TIMEOUT`). @default 30_000 */
+  readonly adminTimeoutMs?: number
   readonly logger?: Logger
   readonly env?: NodeJS.ProcessEnv
+  /** The account that must own the data directory (refused otherwise). @default process.getuid(); unchecked where that is undefined */
+  readonly serviceUid?: number
+  /** What providers set through the admin API may use (`--allow-path`, `--allow-program`, `--allow-host`). @default {} */
+  readonly resources?: ResourceOptions
 }
 
 export interface RunningSidecar {
   readonly otp: SmsOtp
   readonly server: Server
   readonly url: string
+  /** The admin listener (with `adminPort`), else undefined. */
+  readonly adminServer: Server | undefined
+  readonly adminUrl: string | undefined
   readonly adminToken: string | undefined
   /** True when the admin token was generated for this run (demo) and should be shown once. */
   readonly adminTokenGenerated: boolean
@@ -47,12 +65,21 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
   const env = options.env ?? process.env
   const logger: Logger = options.logger ?? pino({ name: 'sms-otp', level: env.LOG_LEVEL ?? 'info' })
   const dataDir = resolve(options.dataDir ?? './data')
-  const config: SidecarConfig | undefined = options.configFile ? await readConfigFile(options.configFile) : options.demo ? demoConfig(dataDir) : undefined
+  const config: SidecarConfig | undefined = options.configFile ? await readConfigFile(options.configFile, options.resources) : options.demo ? demoConfig(dataDir) : undefined
   const configured = env.SMS_OTP_ADMIN_TOKEN || config?.adminToken
   if (configured !== undefined && configured.length < MIN_ADMIN_TOKEN) throw new ConfigError(`SMS_OTP_ADMIN_TOKEN: at least ${MIN_ADMIN_TOKEN} characters`)
-  const secrets = new Secrets(await loadMasterKey(join(dataDir, 'sms-otp.key'), env))
-  const store = createSqliteStore({ path: options.db ?? join(dataDir, 'sms-otp.db') })
-  const otp = await createSmsOtp({ store, secrets, logger })
+  if (options.adminHost !== undefined && options.adminPort === undefined) throw new ConfigError('--admin-host (adminHost) needs --admin-port (adminPort)')
+  if (options.adminPort !== undefined && configured === undefined && options.demo !== true) {
+    throw new ConfigError('--admin-port (adminPort): no admin token is configured (set SMS_OTP_ADMIN_TOKEN)')
+  }
+  const db = options.db ?? join(dataDir, 'sms-otp.db')
+  // Before anything is written: the directory's owner and mode, a rotation left unfinished, and
+  // never a new key for an existing database (it could not read the data; docs/operations.md).
+  await checkDataDir(dataDir, options.serviceUid)
+  await finishInterruptedRotation({ dataDir, db, env, serviceUid: options.serviceUid }, logger)
+  const secrets = new Secrets(await loadMasterKey(join(dataDir, 'sms-otp.key'), env, { create: !(await databaseExists(db)) }))
+  const store = createSqliteStore({ path: db })
+  const otp = await createSmsOtp({ store, secrets, logger, ...(options.resources && { resources: options.resources }) })
   try {
     if (config) {
       const created = await applyConfig(otp, config)
@@ -64,19 +91,20 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
   }
   const adminTokenGenerated = configured === undefined && options.demo === true
   const adminToken = configured ?? (adminTokenGenerated ? randomBytes(18).toString('base64url') : undefined)
-  const app = createSidecar({ otp, adminToken, logger })
-  const server = app.listen(options.port ?? 5001, options.host ?? '127.0.0.1')
-  await new Promise<void>((ok, fail) => {
-    server.once('listening', ok)
-    server.once('error', fail)
-  }).catch(async (err: unknown) => {
+  const separate = options.adminPort !== undefined
+  const shared = { otp, adminToken, logger, noGet: options.noGet, adminTimeoutMs: options.adminTimeoutMs }
+  const servers: Server[] = []
+  let server: Server
+  let adminServer: Server | undefined
+  try {
+    server = await listen(createSidecar({ ...shared, api: separate ? 'validate' : 'all' }), options.port ?? 5001, options.host ?? '127.0.0.1', servers)
+    if (options.adminPort !== undefined) adminServer = await listen(createSidecar({ ...shared, api: 'admin' }), options.adminPort, options.adminHost ?? '127.0.0.1', servers)
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))))
     await otp.close()
     throw err
-  })
-  server.headersTimeout = 15_000
-  server.requestTimeout = 30_000
-  const address = server.address()
-  const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : ''
+  }
+  const url = urlOf(server)
   const janitor = setInterval(() => {
     otp.purgeExpired().catch((err: unknown) => logger.warn({ err: describeError(err) }, 'purging challenges failed'))
   }, 60_000)
@@ -86,12 +114,30 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       clearInterval(janitor)
-      const done = new Promise<void>((ok) => server.close(() => ok()))
-      server.closeIdleConnections()
-      const force = setTimeout(() => server.closeAllConnections(), 10_000)
+      const done = Promise.all(servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))))
+      for (const s of servers) s.closeIdleConnections()
+      const force = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), 10_000)
       await done
       clearTimeout(force)
       await otp.close()
     })())
-  return { otp, server, url, adminToken, adminTokenGenerated, close }
+  return { otp, server, url, adminServer, adminUrl: adminServer && urlOf(adminServer), adminToken, adminTokenGenerated, close }
+}
+
+/** Listens and resolves once listening; the server is added to `servers` first so a failure can close it. */
+async function listen(app: ReturnType<typeof createSidecar>, port: number, host: string, servers: Server[]): Promise<Server> {
+  const server = app.listen(port, host)
+  servers.push(server)
+  await new Promise<void>((ok, fail) => {
+    server.once('listening', ok)
+    server.once('error', fail)
+  })
+  server.headersTimeout = 15_000
+  server.requestTimeout = 30_000
+  return server
+}
+
+function urlOf(server: Server): string {
+  const address = server.address()
+  return typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : ''
 }

@@ -35,7 +35,7 @@ export interface CheckOptions {
 
 type Verdict =
   | { kind: 'success'; token: TokenRecord; pinLength: number }
-  | { kind: 'trigger'; token: TokenRecord }
+  | { kind: 'trigger'; token: TokenRecord; reserved: boolean }
   | { kind: 'invalid'; token: TokenRecord; reason: string; failcount: number }
   | { kind: 'locked'; token: TokenRecord }
 
@@ -60,7 +60,7 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
       if (!token.active) continue
       if (req.pass === undefined) {
         // Nothing is compared, so nothing is counted; a locked token still sends nothing.
-        verdicts.push(token.failcount >= token.maxfail ? { kind: 'locked', token } : { kind: 'trigger', token })
+        verdicts.push(token.failcount >= token.maxfail ? { kind: 'locked', token } : { kind: 'trigger', token, reserved: false })
         continue
       }
       // The attempt is counted before anything is compared, atomically: however many requests
@@ -104,7 +104,7 @@ async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode:
     // counts a failure: OTP guessing would be unlimited. While a challenge is open it is a wrong answer.
     return invalid('wrong otp')
   }
-  if (pinMatches(pass, token, mode, core.secrets)) return { kind: 'trigger', token }
+  if (pinMatches(pass, token, mode, core.secrets)) return { kind: 'trigger', token, reserved: true }
   return invalid(pinOk ? 'wrong otp' : 'wrong otp pin')
 }
 
@@ -136,7 +136,8 @@ async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdi
     // slots of sibling tokens whose PIN simply did not match (LinOTP does not count those when
     // another token triggers). An OTP that was compared and wrong stays counted.
     for (const v of verdicts) {
-      if (v.kind === 'trigger' || (v.kind === 'invalid' && v.reason === 'wrong otp pin')) await core.store.tokens.releaseAttempt(v.token.serial)
+      // Only what was reserved: a trigger without a PIN took no attempt and must give none back.
+      if ((v.kind === 'trigger' && v.reserved) || (v.kind === 'invalid' && v.reason === 'wrong otp pin')) await core.store.tokens.releaseAttempt(v.token.serial)
     }
     return triggerAll(core, req, query, toTrigger.map((v) => v.token), audit)
   }

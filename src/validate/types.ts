@@ -49,4 +49,9 @@ export interface AuditRecord extends AuditFacts {
   readonly client: string
   readonly result: boolean
   readonly time: string
+  /**
+   * Admin records only: what the call named besides serial, user and realm — provider, policy or
+   * realm name, config key names, a masked phone, a count. Never a secret or a config value.
+   */
+  readonly target?: Readonly<Record<string, string>>
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ManualClock } from '../../src/clock.js'
 import { Secrets } from '../../src/crypto/secrets.js'
-import { createSidecar } from '../../src/sidecar/app.js'
+import { createSidecar, type SidecarOptions } from '../../src/sidecar/app.js'
 import { createSmsOtp, type SmsOtp, type SmsOtpOptions } from '../../src/sms-otp.js'
 import type { AuditRecord } from '../../src/validate/types.js'
 import type { Logger } from '../../src/logger.js'
@@ -56,6 +56,8 @@ export interface HarnessOptions extends Omit<SmsOtpOptions, 'clock' | 'logger' |
   /** Skip the default outbox provider. */
   readonly noProvider?: boolean
   readonly adminToken?: string | undefined
+  /** Further `createSidecar` options (noGet, admin deadline, throttle). */
+  readonly sidecar?: Omit<SidecarOptions, 'otp' | 'logger' | 'adminToken'>
 }
 
 /** Starts a harness with realm `example` (default) and provider `outbox` (default). */
@@ -66,12 +68,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const audit: AuditRecord[] = []
   const logs: string[] = []
   const logger = recordingLogger(logs)
-  const otp = await createSmsOtp({ secrets: Secrets.ephemeral(), ...options, clock, logger, audit: (r) => audit.push(r) })
+  // The test's own temp directory is an allowed path (as `serve --allow-path` would make it), so
+  // suites may define FileSMSProviders there through the admin API; everything else stays refused.
+  const resources = { ...options.resources, allowPaths: [dir, ...(options.resources?.allowPaths ?? [])] }
+  const otp = await createSmsOtp({ secrets: Secrets.ephemeral(), ...options, resources, clock, logger, audit: (r) => audit.push(r) })
   await otp.realms.set('example', true)
   if (!options.noProvider) {
     await otp.providers.set({ name: 'outbox', className: 'FileSMSProvider', config: JSON.stringify({ file: outbox, append: true }), timeout: 120 })
   }
-  const app = createSidecar({ otp, adminToken: 'adminToken' in options ? options.adminToken : ADMIN_TOKEN, logger })
+  const app = createSidecar({ ...options.sidecar, otp, adminToken: 'adminToken' in options ? options.adminToken : ADMIN_TOKEN, logger })
   const server: Server = await new Promise((ok) => {
     const s = app.listen(0, '127.0.0.1', () => ok(s))
   })
