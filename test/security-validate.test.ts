@@ -285,6 +285,19 @@ describe('threat: four verify paths that drift (one path now)', () => {
     assert.equal(await failcount(h, 'LSSM0002'), 0)
   })
 
+  it('a trigger without a PIN gives back no attempt it never took (guess budget stays spent)', async () => {
+    const h = await start()
+    await enrolAlice(h)
+    await policy(h, 'nopin', 'trigger_sms')
+    for (const pass of ['0000', '1111']) await check(h, { user: 'alice', pass })
+    assert.equal(await failcount(h, 'LSSM0001'), 2)
+    await h.otp.trigger({ user: 'alice' })
+    h.clock.advance(60_000)
+    await h.post('/validate/check_s', { serial: 'LSSM0001', challenge: '<otp>' })
+    assert.equal((await h.sms()).length, 2)
+    assert.equal(await failcount(h, 'LSSM0001'), 2)
+  })
+
   it('a store failure in library trigger() is answered and audited', async () => {
     const inner = createMemoryStore()
     let broken = false
