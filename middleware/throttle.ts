@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache'
 import { isIPv6 } from 'node:net'
 import { systemClock, type Clock } from '../src/clock.js'
 import { invalidOption } from '../src/errors.js'
+import { expandIPv6 } from '../src/providers/destinations.js'
 
 /** Options of {@link FailureThrottle}. */
 export interface ThrottleOptions {
@@ -125,17 +126,9 @@ export class FailureThrottle {
  */
 export function addressKey(address: string): string {
   if (!isIPv6(address)) return address
-  let text = address.toLowerCase().split('%')[0] ?? ''
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text)
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number]
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
-  }
-  const [head = '', tail] = text.split('::')
-  const left = head === '' ? [] : head.split(':')
-  const right = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
-  return `${groups.slice(0, 4).map((g) => g.padStart(4, '0')).join(':')}::/64`
+  const words = expandIPv6(address.split('%')[0] ?? '')
+  if (words === undefined) return address
+  return `${words.slice(0, 4).map((w) => w.toString(16).padStart(4, '0')).join(':')}::/64`
 }
 
 function positive(name: string, value: number): number {

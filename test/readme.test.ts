@@ -4,11 +4,12 @@
  * bash against a real `sms-otp serve --demo` process in a temporary directory.
  */
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { startServeProcess, type ServeProcess } from './helpers/serve-process.js'
 
 const root = join(import.meta.dirname, '..')
 
@@ -43,39 +44,24 @@ function pattern(expected: string): RegExp {
 
 describe('README quick start', () => {
   let dir = ''
-  let server: ChildProcess | undefined
+  let server: ServeProcess | undefined
   let url = ''
-  let stdout = ''
+  const stdout = (): string => server?.stdout() ?? ''
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sms-otp-readme-'))
-    server = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts'), 'serve', '--demo', '--port', '0', '--data-dir', join(dir, 'data')], {
-      cwd: dir,
-      env: { ...process.env, SMS_OTP_ADMIN_TOKEN: '', LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    url = await new Promise((ok, fail) => {
-      server?.stdout?.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString()
-        const m = /listening on (http:\/\/\S+)/.exec(stdout)
-        if (m && /demo: user alice/.test(stdout)) ok(m[1] as string)
-      })
-      server?.once('exit', (code) => fail(new Error(`sms-otp exited with ${code}: ${stdout}`)))
-    })
+    server = await startServeProcess(['--demo', '--port', '0', '--data-dir', join(dir, 'data')], { cwd: dir, env: { SMS_OTP_ADMIN_TOKEN: '' }, ready: /demo: user alice/ })
+    url = server.url
   })
 
   after(async () => {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((ok) => server?.once('exit', ok))
-      server.kill('SIGTERM')
-      await exited
-    }
+    await server?.stop()
     await rm(dir, { recursive: true, force: true })
   })
 
   it('prints the listening address, a generated admin token and the demo hint', () => {
-    assert.match(stdout, /admin token \(Authorization: Bearer …\): \S{20,}/)
-    assert.match(stdout, /demo: user alice, PIN 1234/)
+    assert.match(stdout(), /admin token \(Authorization: Bearer …\): \S{20,}/)
+    assert.match(stdout(), /demo: user alice, PIN 1234/)
   })
 
   it('every curl line answers what the README shows', async () => {
@@ -92,12 +78,13 @@ describe('README quick start', () => {
     // The walkthrough really sent one SMS and the OTP came from it.
     const outbox = await readFile(join(dir, 'data', 'sms-outbox.log'), 'utf8')
     assert.match(outbox, /^\+4915112345678:\d{6}\n$/)
-    assert.match(stdout, /\[sms-otp outbox\] SMS to \+4915112345678: \d{6}/)
+    assert.match(stdout(), /\[sms-otp outbox\] SMS to \+4915112345678: \d{6}/)
   })
 
   it('stops gracefully on SIGTERM with exit code 0', async () => {
-    const exited = new Promise<number | null>((ok) => server?.once('exit', (code) => ok(code)))
-    server?.kill('SIGTERM')
+    const child = server?.child
+    const exited = new Promise<number | null>((ok) => child?.once('exit', (code) => ok(code)))
+    child?.kill('SIGTERM')
     assert.equal(await exited, 0)
   })
 })

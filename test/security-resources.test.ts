@@ -6,14 +6,13 @@
  * so that a name can "resolve" to a link-local or loopback address without touching real DNS.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import type { LookupAddress } from 'node:dns'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { startServeProcess, type ServeProcess } from './helpers/serve-process.js'
 import { withDeadline } from '../src/providers/deadline.js'
 import { classifyAddress } from '../src/providers/destinations.js'
 import { ProviderRegistry } from '../src/providers/registry.js'
@@ -23,7 +22,6 @@ import type { ProviderClass } from '../src/providers/types.js'
 import { startGateway, type Gateway } from './helpers/gateway.js'
 import { enrolAlice, startHarness, type Harness, type Reply } from './helpers/harness.js'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const PHONE = '+4915112345678'
 
 /** A 403 ERR_OTP_RESOURCE_NOT_ALLOWED whose message matches `message`. */
@@ -401,35 +399,16 @@ describe('deadlines', () => {
 describe('sms-otp serve --allow-path', () => {
   const token = 'cli-admin-token-0123456789'
   let dir = ''
-  let server: ChildProcess | undefined
+  let server: ServeProcess | undefined
   let url = ''
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sms-otp-allow-'))
     await mkdir(join(dir, 'outbox'))
-    server = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts'), 'serve', '--port', '0', '--data-dir', join(dir, 'data'), '--allow-path', join(dir, 'outbox')], {
-      cwd: dir,
-      env: { ...process.env, SMS_OTP_ADMIN_TOKEN: token, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    url = await new Promise((ok, fail) => {
-      server?.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString()
-        const m = /listening on (http:\/\/\S+)/.exec(out)
-        if (m) ok(m[1] as string)
-      })
-      server?.stderr?.on('data', (chunk: Buffer) => {
-        out += chunk.toString()
-      })
-      server?.once('exit', (code) => fail(new Error(`sms-otp exited with ${code}: ${out}`)))
-    })
+    server = await startServeProcess(['--port', '0', '--data-dir', join(dir, 'data'), '--allow-path', join(dir, 'outbox')], { cwd: dir, env: { SMS_OTP_ADMIN_TOKEN: token } })
+    url = server.url
   })
   after(async () => {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((ok) => server?.once('exit', ok))
-      server.kill('SIGTERM')
-      await exited
-    }
+    await server?.stop()
     await rm(dir, { recursive: true, force: true })
   })
 

@@ -186,7 +186,7 @@ function embeddedIPv4(address: string): string {
 }
 
 /** Eight 16-bit words of an IPv6 address (with an optional trailing dotted quad). */
-function expandIPv6(address: string): number[] | undefined {
+export function expandIPv6(address: string): number[] | undefined {
   let text = address
   const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text)
   if (quad) {
