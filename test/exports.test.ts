@@ -1,0 +1,63 @@
+/**
+ * The public surface of the three entry points (`sms-otp`, `sms-otp/middleware`,
+ * `sms-otp/sidecar`): a refactor that moves files must not add, drop or rename an export. Runtime
+ * exports are compared by name; type exports are pinned by the type-only imports below, which
+ * `npm run typecheck` checks.
+ */
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { describe, it } from 'node:test'
+import type * as Core from '../src/index.js'
+import type * as Middleware from '../middleware/index.js'
+import type * as Sidecar from '../src/sidecar/index.js'
+
+/** Every type export, by name: removing or renaming one fails the type check. */
+export type PublicTypes = [
+  Core.SmsOtp, Core.SmsOtpOptions, Core.OtpErrorCode, Core.Clock, Core.Logger, Core.ProviderClass, Core.ProviderContext,
+  Core.ProviderRecord, Core.SendResult, Core.SmsMessage, Core.SmsProvider, Core.ProviderOrigin, Core.ResourceContext,
+  Core.ResourceOptions, Core.PolicyQuery, Core.PolicyRecord, Core.MemoryStoreOptions, Core.SqliteStoreOptions,
+  Core.ChallengeRecord, Core.ChallengeStore, Core.SettingsStore, Core.Store, Core.TokenRecord, Core.TokenStore, Core.HashLib,
+  Core.AuditRecord, Core.CheckRequest, Core.CheckResult, Core.TriggerRequest, Core.VerifyRequest, Core.ChallengeReply,
+  Middleware.ValidateOptions, Middleware.AdminOptions, Middleware.ThrottleOptions,
+  Sidecar.SidecarOptions, Sidecar.ServeOptions, Sidecar.RunningSidecar, Sidecar.SidecarConfig,
+]
+
+const RUNTIME: Record<string, { path: string; names: string[] }> = {
+  'sms-otp': {
+    path: '../src/index.js',
+    names: [
+      'ConfigError', 'DeviceSmsProviderClass', 'ERROR_CODES', 'FileSmsProviderClass', 'HttpSmsProviderClass', 'KNOWN_CLASSES',
+      'ManualClock', 'OtpError', 'ParameterError', 'PolicyEngine', 'ProviderRegistry', 'ProviderUnavailableError',
+      'RestSmsProviderClass', 'Secrets', 'SmppSmsProviderClass', 'SmtpSmsProviderClass', 'canonicalClassName',
+      'createMemoryStore', 'createSmsOtp', 'createSqliteStore', 'defaultRegistry', 'hotp', 'isOtpError', 'loadMasterKey',
+      'maskPhone', 'msisdn', 'parseMasterKey', 'parsePolicy', 'parseProviderJson', 'silentLogger', 'suppressPrefix',
+      'systemClock', 'validatePhone',
+    ],
+  },
+  'sms-otp/middleware': {
+    path: '../middleware/index.js',
+    names: ['FIELD_LIMITS', 'FailureThrottle', 'MAX_BODY_BYTES', 'adminRouter', 'clientOf', 'envelope', 'errorEnvelope', 'errorHandler', 'parseParams', 'validateRouter'],
+  },
+  'sms-otp/sidecar': {
+    path: '../src/sidecar/index.js',
+    names: ['applyConfig', 'createSidecar', 'parseConfig', 'readConfigFile', 'serve'],
+  },
+}
+
+describe('public exports', () => {
+  for (const [entry, { path, names }] of Object.entries(RUNTIME)) {
+    it(`${entry} exports exactly its documented names`, async () => {
+      const mod = (await import(path)) as Record<string, unknown>
+      assert.deepEqual(Object.keys(mod).sort(), [...names].sort())
+      for (const name of names) assert.notEqual(mod[name], undefined, name)
+    })
+  }
+
+  it('package.json maps the entry points to the modules checked here', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { default: string }> }
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(pkg.exports).map(([k, v]) => [k, v.default])),
+      { '.': './dist/src/index.js', './middleware': './dist/middleware/index.js', './sidecar': './dist/src/sidecar/index.js' },
+    )
+  })
+})
