@@ -151,6 +151,19 @@ describe('threat: user enumeration by response cost', () => {
     assert.equal(locked['tokens.reserveAttempt'], (wrongPin['tokens.reserveAttempt'] ?? 0) + 1)
   })
 
+  it('the same holds under otppin=only_otp (no PIN hash is compared; the open challenges are read)', async () => {
+    const meter = costMeter()
+    const h = await start({ store: meter.store, secrets: meter.secrets })
+    await enrolAlice(h)
+    await policy(h, 'nopin', 'otppin=only_otp')
+    meter.take()
+    await check(h, { user: 'alice', pass: '123456' })
+    const knownCost = meter.take()
+    await check(h, { user: 'mallory', pass: '123456' })
+    assert.deepEqual(meter.take(), knownCost)
+    assert.equal(knownCost['secrets.verifyPin'], undefined)
+  })
+
   it('without detail_on_fail, wrong PIN, wrong OTP and unknown user answer byte for byte alike', async () => {
     const h = await start()
     await enrolAlice(h)

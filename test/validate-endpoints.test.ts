@@ -188,6 +188,23 @@ describe('§2.6 /validate/check_s', () => {
     assert.equal(auditOf(h, 'validate/check_s').at(-1)?.reason, 'No token found!')
   })
 
+  test('threat: serial and user enumeration without a pass, and through a user with several tokens', async () => {
+    await enrolAlice(h, { user: 'bob', serial: 'LSSM0002' })
+    await enrolAlice(h, { user: 'bob', serial: 'LSSM0003' })
+    const bodies = async (params: Array<Record<string, string>>) => Promise.all(params.map(async (p) => JSON.stringify((await h.post('/validate/check_s', p)).body)))
+    // No pass: a known and an unknown serial or user, with or without a challenge, answer alike.
+    const noPass = await bodies([
+      { serial: SERIAL }, { serial: 'LSSM9999' }, { user: 'alice' }, { user: 'nobody' },
+      { serial: SERIAL, challenge: '<otp>' }, { serial: 'LSSM9999', challenge: '<otp>' }, { user: 'bob', challenge: '<otp>' },
+    ])
+    assert.equal(new Set(noPass).size, 1, noPass.join('\n'))
+    // A wrong pass: alice's one token, bob's two tokens, nobody's none.
+    const wrong = await bodies([{ user: 'alice', pass: '9999' }, { user: 'bob', pass: '9999' }, { user: 'nobody', pass: '9999' }])
+    assert.equal(new Set(wrong).size, 1, wrong.join('\n'))
+    assert.equal(auditOf(h, 'validate/check_s').at(-2)?.reason, 'More than one token found!')
+    assert.equal((await h.sms()).length, 0)
+  })
+
   test('missing pass without trigger_sms → status false, no SMS', async () => {
     const r = await h.post('/validate/check_s', { serial: SERIAL, challenge: 'Your code <otp>' })
     assert.deepEqual(r.body.result, { status: false, value: false })

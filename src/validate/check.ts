@@ -73,7 +73,7 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
     }
     // No token was compared (unknown user, no token, none active, all locked): do the work a
     // wrong PIN costs anyway, so the answer's timing does not tell which case this was.
-    if (req.pass !== undefined && !verdicts.some((v) => v.kind !== 'locked')) await spendDecoy(core, req.pass, req.transactionId)
+    if (req.pass !== undefined && !verdicts.some((v) => v.kind !== 'locked')) await spendDecoy(core, req.pass, req.transactionId, mode)
     if (tokens.length === 0) return fail(who.login === '' && options.tokens === undefined ? 'no user given' : 'user has no token')
     if (verdicts.length === 0) return fail('no active token')
     return await conclude(core, req, query, verdicts, audit)

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import type { Core } from '../core.js'
 import { isOtpError } from '../errors.js'
 import type { TokenRecord } from '../stores/types.js'
-import { pinMatches, splitPass } from '../tokens/pin.js'
+import { pinMatches, splitPass, type PinMode } from '../tokens/pin.js'
 
 /** Serial of the decoy token. `~` is outside the enrolment alphabet, so no admin can create it. */
 export const DECOY_SERIAL = '~decoy'
@@ -57,15 +57,21 @@ export async function ensureDecoy(core: Pick<Core, 'store' | 'secrets' | 'clock'
  * lookup of an answer by transaction id, and the PIN comparisons `classify` makes for a token whose PIN is wrong. Never throws: a missing decoy
  * (never ensured, or deleted from the database) only costs the equality of timings, not the answer.
  */
-export async function spendDecoy(core: Core, pass: string | undefined, transactionId: string | undefined): Promise<void> {
+export async function spendDecoy(core: Core, pass: string | undefined, transactionId: string | undefined, mode: PinMode): Promise<void> {
   const token = known.get(core.store)
   if (!token) return
   await core.store.tokens.reserveAttempt(DECOY_SERIAL).catch(() => undefined)
+  const now = core.clock.now()
   // An answer by transaction id looks its challenges up.
-  if (transactionId !== undefined) await core.store.challenges.findOpen(transactionId, core.clock.now()).catch(() => undefined)
+  if (transactionId !== undefined) await core.store.challenges.findOpen(transactionId, now).catch(() => undefined)
+  if (mode !== 'token_pin') {
+    // No PIN hash is compared: the whole pass is an OTP for the token's open challenges.
+    if (transactionId === undefined) await core.store.challenges.listOpen(DECOY_SERIAL, now).catch(() => undefined)
+    return
+  }
   const given = pass ?? ''
-  const split = splitPass(given, token, 'token_pin', core.settings.config.bool('PrependPin'))
-  pinMatches(split.pin, token, 'token_pin', core.secrets)
+  const split = splitPass(given, token, mode, core.settings.config.bool('PrependPin'))
+  pinMatches(split.pin, token, mode, core.secrets)
   // Without a transaction id, `classify` also tries the whole pass as a PIN.
-  if (transactionId === undefined) pinMatches(given, token, 'token_pin', core.secrets)
+  if (transactionId === undefined) pinMatches(given, token, mode, core.secrets)
 }

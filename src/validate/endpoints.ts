@@ -69,25 +69,29 @@ export type CheckSResult = CheckResult & { readonly status: boolean }
 /**
  * `/validate/check_s`: by serial (or the user's only token); policies see a pseudo-user with an
  * empty login in the token's realm. With `trigger_sms` and a `challenge`, a missing `pass` triggers.
+ *
+ * Whether a serial or user exists never shows in the answer: no usable token (none, or a user with
+ * several) is answered like a known token that was not triggered (no `pass`) or got a wrong one
+ * (after the same work). LinOTP answers `status: false` there, which a guesser can tell apart.
  */
 export async function checkS(core: Core, req: CheckRequest): Promise<CheckSResult> {
   const audit: AuditFacts = { user: req.user ?? '', realm: '', serial: req.serial ?? '', action: 'rejected', reason: '' }
+  const missingPass = (reason: string, serial = audit.serial): CheckSResult => ({ status: false, value: false, audit: { ...audit, serial, reason } })
   try {
+    // Without a pass, only trigger_sms with a challenge can act: anything else is refused alike.
+    if (req.pass === undefined && req.challenge === undefined) return missingPass('Missing parameter: pass')
     const candidates = req.serial !== undefined ? await tokenBySerial(core, req.serial) : req.user === undefined ? [] : await ownedTokens(core, req)
-    if (candidates.length > 1) return { status: false, value: false, audit: { ...audit, reason: 'More than one token found!' } }
-    const token = candidates[0]
+    const token = candidates.length === 1 ? candidates[0] : undefined
     if (token === undefined) {
-      // Answered like a known token with a wrong pass, after the same work (LinOTP answers
-      // status false here, which tells a guesser which serials and users exist).
-      if (req.pass !== undefined) await spendDecoy(core, req.pass, req.transactionId)
-      return { status: true, value: false, audit: { ...audit, reason: 'No token found!' } }
+      const reason = candidates.length > 1 ? 'More than one token found!' : 'No token found!'
+      if (req.pass === undefined) return missingPass(reason)
+      await spendDecoy(core, req.pass, req.transactionId, 'token_pin')
+      return { status: true, value: false, audit: { ...audit, reason } }
     }
     const realm = token.realm ?? core.settings.defaultRealm
     const query = { scope: 'authentication' as const, now: new Date(core.clock.now()), user: '', ...(realm ? { realm } : {}), ...(req.client ? { client: req.client } : {}) }
-    const triggerWithoutPin = req.pass === undefined && req.challenge !== undefined && core.settings.policies.bool(query, 'trigger_sms')
-    if (req.pass === undefined && !triggerWithoutPin) {
-      return { status: false, value: false, audit: { ...audit, serial: token.serial, reason: 'Missing parameter: pass' } }
-    }
+    const triggerWithoutPin = req.pass === undefined && core.settings.policies.bool(query, 'trigger_sms')
+    if (req.pass === undefined && !triggerWithoutPin) return missingPass('Missing parameter: pass', token.serial)
     // Policies are evaluated for the pseudo-user: pass no user, only the token's realm.
     const result = await check(core, { ...req, user: undefined, realm }, { tokens: [token], triggerWithoutPin })
     // LinOTP: check_s signals internal errors (including an SMS that could not be sent) with status false.
