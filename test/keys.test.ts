@@ -1,16 +1,16 @@
 /**
  * The master key and the data it protects (issue 6, findings 7 and 9): a key check value stored
  * with the data, no new key for an existing database, key file and data directory permissions,
- * and `sms-otp key rotate`. Everything runs the real sidecar (`serve()` on port 0, SQLite in a
+ * `sms-otp key rotate` and the run lock that keeps it away from running sidecars. Everything runs the real sidecar (`serve()` on port 0, SQLite in a
  * temp directory) or the real CLI.
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, chown, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { KEY_CHECK, PIN_KEY, ROTATING } from '../src/crypto/key-check.js'
 import { createKeyFile } from '../src/crypto/key-file.js'
 import { rekeyStore, rotateMasterKey } from '../src/crypto/rotate.js'
@@ -21,7 +21,7 @@ import { serve, type ServeOptions } from '../src/sidecar/serve.js'
 import { createSmsOtp } from '../src/sms-otp.js'
 import { createMemoryStore } from '../src/stores/memory.js'
 import { createSqliteStore } from '../src/stores/sqlite.js'
-import type { Store } from '../src/stores/types.js'
+import type { SettingsStore, Store } from '../src/stores/types.js'
 import { readOutbox } from './helpers/harness.js'
 
 const root = join(import.meta.dirname, '..')
@@ -113,6 +113,44 @@ describe('the key belongs to the data', () => {
     await assert.rejects(start({ dataDir, env: { SMS_OTP_ENC_KEY: randomBytes(32).toString('hex') } }), keyMismatch(/does not belong/))
     assert.deepEqual(await snapshot(dataDir), before)
     await (await start({ dataDir, env: key })).close() // the right key still opens it
+  })
+  it('threat: two first starts with different keys at once — the slower one refuses instead of replacing the first one\'s check value', async () => {
+    const inner = createMemoryStore()
+    // B's process is slower: its write of the check value happens only after A has fully started.
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((ok) => (release = ok))
+    let held = false
+    const late = async <T>(name: string, write: () => Promise<T>): Promise<T> => {
+      if (!held && name === KEY_CHECK) {
+        held = true
+        await gate
+      }
+      return write()
+    }
+    const settingsB: SettingsStore = {
+      ...inner.settings,
+      put: (kind, name, value) => late(name, () => inner.settings.put(kind, name, value)),
+      putIfAbsent: (kind, name, value) => late(name, () => inner.settings.putIfAbsent(kind, name, value)),
+    }
+    const shared = { open: async () => undefined, close: async () => undefined }
+    const keyA = Secrets.ephemeral()
+    const b = createSmsOtp({ store: { ...inner, ...shared, settings: settingsB }, secrets: Secrets.ephemeral() })
+    while (!held) await new Promise((ok) => setImmediate(ok)) // B has read "no check value" and is about to write
+    const a = await createSmsOtp({ store: { ...inner, ...shared }, secrets: keyA })
+    await a.tokens.init({ user: 'alice', phone: '+4915112345678', pin: '1234', serial: 'ALICE' })
+    release()
+    const outcome = await b.then(async (otp) => {
+      await otp.close()
+      return 'B started with another key than the data\'s'
+    }, (err: unknown) => err)
+    assert.ok(keyMismatch(/another process stored a different master key for this database at the same time/)(outcome))
+    assert.ok(keyA.matchesCheckValue((await inner.settings.get('config', KEY_CHECK)) ?? ''), 'the check value is still A\'s')
+    await a.close()
+    const again = await createSmsOtp({ store: inner, secrets: keyA }) // A's next start
+    const token = await inner.tokens.get('ALICE')
+    assert.ok(token)
+    assert.equal(keyA.decryptSeed('ALICE', token.seed).length, 20, 'A\'s data still opens with A\'s key')
+    await again.close()
   })
 })
 
@@ -335,5 +373,114 @@ describe('databases from before key check values; the check value stays internal
     const file = join(dir, 'sub', 'sms-otp.key')
     await assert.rejects(loadMasterKey(file, {}, { create: false }), keyMismatch(/key file .* is missing for an existing database/))
     await assert.rejects(stat(join(dir, 'sub')), /ENOENT/)
+  })
+})
+
+/** The pid of a process that has exited (its run lock file is stale). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
+  await new Promise((ok) => child.once('exit', ok))
+  assert.ok(child.pid)
+  return child.pid
+}
+
+/** Asserts that every seed in the database opens with `key`. */
+async function seedsOpen(db: string, key: Buffer): Promise<string[]> {
+  const store = createSqliteStore({ path: db })
+  await store.open()
+  try {
+    const secrets = new Secrets(key)
+    const tokens = await store.tokens.list({}, 100)
+    for (const t of tokens) assert.doesNotThrow(() => secrets.decryptSeed(t.serial, t.seed), `seed of ${t.serial}`)
+    return tokens.map((t) => t.serial)
+  } finally {
+    await store.close()
+  }
+}
+
+describe('key rotate and running sidecars (the run lock)', () => {
+  const sidecarRunning = (err: unknown): boolean => {
+    assert.ok(isOtpError(err, 'ERR_OTP_INVALID_CONFIG'), String(err))
+    assert.match(err.message, new RegExp(`a sidecar \\(pid ${process.pid}\\) is using the data directory .*run/serve-${process.pid}-.*stop every sidecar process`, 's'))
+    return true
+  }
+
+  it('threat: key rotate while a sidecar runs is refused (the sidecar would seal new seeds with the old key); after it closed the rotation works and nothing is lost', async () => {
+    const { dataDir, configFile } = await installed()
+    const keyFile = join(dataDir, 'sms-otp.key')
+    const oldKey = await loadMasterKey(keyFile, {})
+    const running = await start({ dataDir, configFile })
+    try {
+      await assert.rejects(rotateMasterKey({ dataDir, env: {} }), sidecarRunning)
+      const run = await cli(['key', 'rotate', '--data-dir', dataDir]) // another process sees this one's lock
+      assert.equal(run.code, 1, run.stdout)
+      assert.match(run.stderr, /a sidecar \(pid \d+\) is using the data directory .*stop every sidecar process that uses it, then run key rotate again/s)
+      await assert.rejects(stat(`${keyFile}.new`), /ENOENT/, 'a refused rotation writes no new key')
+      assert.deepEqual(await loadMasterKey(keyFile, {}), oldKey)
+      // The running engine keeps working with the key it has: a token enrolled now must survive.
+      await running.otp.tokens.init({ user: 'carol', realm: 'example', phone: '+4915112345670', pin: '1111', serial: 'DURING' })
+    } finally {
+      await running.close()
+    }
+    assert.deepEqual(await readdir(join(dataDir, 'run')), [], 'close removed the lock file')
+    const report = await rotateMasterKey({ dataDir, env: {} })
+    const serials = await seedsOpen(join(dataDir, 'sms-otp.db'), await loadMasterKey(keyFile, {}))
+    assert.ok(serials.includes('DURING') && serials.includes('LSSM0001'), serials.join())
+    assert.equal(report.seeds, serials.length, 'every seed re-sealed, the one enrolled while the sidecar ran too')
+    const again = await start({ dataDir })
+    try {
+      assert.equal(await authenticates(again.url, await triggerAlice(again.url, dataDir)), true)
+    } finally {
+      await again.close()
+    }
+  })
+
+  it('a stale lock file of a dead process does not block key rotate, and is removed', async () => {
+    const { dataDir } = await installed()
+    await mkdir(join(dataDir, 'run'), { recursive: true })
+    const stale = join(dataDir, 'run', `serve-${await deadPid()}-0123abcd`)
+    await writeFile(stale, '')
+    assert.ok((await rotateMasterKey({ dataDir, env: {} })).seeds >= 2)
+    await assert.rejects(stat(stale), /ENOENT/)
+  })
+
+  it('a lock file of another live process blocks key rotate until that process is gone', async () => {
+    const { dataDir } = await installed()
+    await mkdir(join(dataDir, 'run'), { recursive: true })
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+    try {
+      assert.ok(child.pid)
+      await writeFile(join(dataDir, 'run', `serve-${child.pid}-0123abcd`), '')
+      await assert.rejects(rotateMasterKey({ dataDir, env: {} }), new RegExp(`a sidecar \\(pid ${child.pid}\\) is using`))
+    } finally {
+      const exited = new Promise((ok) => child.once('exit', ok))
+      child.kill()
+      await exited
+    }
+    assert.ok((await rotateMasterKey({ dataDir, env: {} })).seeds >= 2)
+  })
+
+  it('--allow-path may not name the run lock directory (an admin-defined FileSMSProvider could fake lock files)', async () => {
+    const { dataDir } = await installed()
+    const started = start({ dataDir, resources: { allowPaths: [join(dataDir, 'run')] } })
+    started.then((s) => s.close(), () => undefined)
+    await assert.rejects(started, /allowPaths\[0\]: .* holds the run lock directory /)
+  })
+
+  it('threat: serve refuses to start while a key rotation runs on the data directory, and starts once it is over', async () => {
+    const { dataDir, configFile } = await installed()
+    await mkdir(join(dataDir, 'run'), { recursive: true })
+    const rotating = join(dataDir, 'run', `rotate-${process.pid}-0123abcd`)
+    await writeFile(rotating, '')
+    const started = start({ dataDir, configFile })
+    started.then((s) => s.close(), () => undefined) // an unexpected start must not keep the test process alive
+    await assert.rejects(started, (err: unknown) => {
+      assert.ok(isOtpError(err, 'ERR_OTP_INVALID_CONFIG'), String(err))
+      assert.match(err.message, new RegExp(`a key rotation \\(pid ${process.pid}\\) is running on the data directory .*start the sidecar once it has finished`, 's'))
+      return true
+    })
+    assert.deepEqual(await readdir(join(dataDir, 'run')), [`rotate-${process.pid}-0123abcd`], 'the refused start left no lock file')
+    await rm(rotating)
+    await (await start({ dataDir, configFile })).close()
   })
 })

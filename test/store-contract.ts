@@ -345,7 +345,24 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.equal(await store.settings.get('config', 'added'), undefined)
       })
 
+      it('putIfAbsent inserts only when nothing is stored and never replaces', async () => {
+        assert.equal(await store.settings.putIfAbsent('config', 'k', 'first'), true)
+        assert.equal(await store.settings.putIfAbsent('config', 'k', 'second'), false)
+        assert.equal(await store.settings.get('config', 'k'), 'first')
+        assert.equal(await store.settings.putIfAbsent('policy', 'k', 'other kind'), true)
+        assert.equal(await store.settings.get('config', 'k'), 'first')
+        await store.settings.put('config', 'empty', '')
+        assert.equal(await store.settings.putIfAbsent('config', 'empty', 'x'), false, 'an empty value is a value')
+        assert.equal(await store.settings.get('config', 'empty'), '')
+        await store.settings.delete('config', 'k')
+        assert.equal(await store.settings.putIfAbsent('config', 'k', 'again'), true)
+        assert.equal(await store.settings.get('config', 'k'), 'again')
+      })
+
+      it('first writer wins: of 50 interleaved putIfAbsent callers with different values exactly one inserts and all read back its value', () => races.putIfAbsent(store))
+
       it('rejects an unknown kind', async () => {
+        await assert.rejects(store.settings.putIfAbsent('bogus' as SettingsKind, 'a', 'b'), invalidOption)
         await assert.rejects(store.settings.put('bogus' as SettingsKind, 'a', 'b'), invalidOption)
         await assert.rejects(store.settings.get('bogus' as SettingsKind, 'a'), invalidOption)
         await assert.rejects(store.settings.list('bogus' as SettingsKind), invalidOption)
@@ -404,5 +421,19 @@ export const races = {
       return (await y.challenges.listOpen('S', NOW)).length
     })
     assert.deepEqual(seen.filter((n) => n !== 1), [], 'a reader found the challenge missing while it was settled')
+  },
+  async putIfAbsent(store: Store): Promise<void> {
+    const y = yieldingStore(store)
+    const ready = barrier(50)
+    const results = await times(50, async (i) => {
+      await y.settings.get('config', 'first') // every caller finds it absent before anyone writes
+      await ready()
+      const inserted = await y.settings.putIfAbsent('config', 'first', `v${i}`)
+      return { inserted, value: `v${i}`, readBack: await y.settings.get('config', 'first') }
+    })
+    const winners = results.filter((r) => r.inserted)
+    assert.equal(winners.length, 1, 'exactly one caller inserts')
+    assert.deepEqual(new Set(results.map((r) => r.readBack)), new Set([winners[0]?.value]), 'every caller reads back the winner\'s value')
+    assert.equal(await store.settings.get('config', 'first'), winners[0]?.value)
   },
 }

@@ -85,7 +85,16 @@ function nonAtomicStore(): Store {
     },
     async listOpen(serial, now) { return [...challenges.values()].filter((c) => c.serial === serial && c.expiresAt >= now) },
   }
-  return { ...inner, tokens: { ...inner.tokens, ...broken }, challenges: { ...inner.challenges, ...brokenChallenges } }
+  const brokenSettings: Pick<Store['settings'], 'putIfAbsent'> = {
+    async putIfAbsent(kind, name, value) {
+      const had = (await inner.settings.get(kind, name)) !== undefined
+      await turn()
+      if (had) return false
+      await inner.settings.put(kind, name, value)
+      return true
+    },
+  }
+  return { ...inner, tokens: { ...inner.tokens, ...broken }, challenges: { ...inner.challenges, ...brokenChallenges }, settings: { ...inner.settings, ...brokenSettings } }
 }
 
 describe('the contract\'s race tests can fail', () => {

@@ -31,7 +31,8 @@ export const keyMismatch = (message: string): OtpError => new OtpError('ERR_OTP_
  * - a stored check value that differs: refused, nothing written;
  * - no check value but stored secrets (an install from before check values): written only after
  *   one stored secret decrypts with this key, else refused;
- * - an empty database: the check value is written;
+ * - an empty database: the check value is inserted if still absent, then read back; a start
+ *   whose key is not the one that got there first is refused (two first starts at once);
  * - an interrupted `key rotate` (data partly under each key): refused until it is finished.
  * @throws OtpError `ERR_OTP_KEY_MISMATCH`
  */
@@ -53,8 +54,10 @@ export async function verifyKey(store: Store, secrets: Secrets): Promise<void> {
   if ((await probe(store, secrets)) === 'failed') {
     throw keyMismatch(`the master key does not decrypt the secrets stored in this database: ${RECOVER}. Nothing was changed.`)
   }
-  await store.settings.put('config', KEY_CHECK, secrets.keyCheckValue)
-  // Two first starts with different keys at once: the later write wins, the other start stops.
+  // Two first starts with different keys at once: the first insert wins and is never replaced (an
+  // upsert would let a slower start overwrite it after the first had started and sealed data), so
+  // whoever did not insert reads the winner back and stops unless it holds the same key.
+  await store.settings.putIfAbsent('config', KEY_CHECK, secrets.keyCheckValue)
   const now = await store.settings.get('config', KEY_CHECK)
   if (now === undefined || !secrets.matchesCheckValue(now)) throw keyMismatch(`another process stored a different master key for this database at the same time: ${RECOVER}`)
 }

@@ -15,6 +15,9 @@
  * At every instant each secret opens with one of the two keys, both keys are on disk, and running
  * the command again (or `serve`, which finishes a rotation it finds) completes it.
  *
+ * Before step 1 it takes the run lock of the data directory (`run-lock.ts`): it refuses while a
+ * sidecar uses the directory, and no sidecar starts while it runs.
+ *
  * PIN hashes are keyed HMACs and cannot be recomputed without the PINs, so the PIN key in use is
  * carried over: stored sealed under the new master key (`sms-otp/pin-key`).
  */
@@ -28,6 +31,7 @@ import { createSqliteStore } from '../stores/sqlite.js'
 import type { Store } from '../stores/types.js'
 import { KEY_CHECK, PIN_KEY, ROTATING, keyMismatch, sealedConfig, usePinKey, verifyKey } from './key-check.js'
 import { KEY_FILE_NAME, checkDataDir, createKeyFile, databaseExists, loadMasterKey, readKeyFile, syncDirectory } from './key-file.js'
+import { acquireRunLock, type RunLock } from './run-lock.js'
 import { Secrets } from './secrets.js'
 
 /** What a rotation re-sealed in this run. */
@@ -120,6 +124,11 @@ export interface RotateOptions {
   readonly newKeyFile?: string
   /** The account that must own the data directory. @default process.getuid() */
   readonly serviceUid?: number | undefined
+  /**
+   * The run lock of the sidecar that finishes an interrupted rotation at its own start: it does
+   * not block the rotation (every other holder does).
+   */
+  readonly sidecarLock?: RunLock | undefined
 }
 
 /** The outcome of {@link rotateMasterKey}. */
@@ -133,8 +142,9 @@ export interface RotationReport extends RotationCounts {
 }
 
 /**
- * Rotates the master key of a sidecar installation (steps 1–5 above). Stop every sidecar process
- * sharing the database first: a running one keeps the old key in memory.
+ * Rotates the master key of a sidecar installation (steps 1–5 above). Refused (ConfigError,
+ * nothing written) while a sidecar holds the run lock of the data directory: a running one keeps
+ * the old key in memory. A library process using the database holds no run lock: stop it first.
  * @example
  * const report = await rotateMasterKey({ dataDir: '/var/lib/sms-otp' }) // report.seeds re-sealed
  */
@@ -152,6 +162,17 @@ export async function rotateMasterKey(options: RotateOptions = {}): Promise<Rota
   }
   await checkDataDir(dataDir, options.serviceUid)
   if (!(await databaseExists(db))) throw new ConfigError(`no database at ${db}: nothing to rotate (give --data-dir or --db)`)
+  // Before anything is written (not even sms-otp.key.new, which the next start would act on).
+  const lock = await acquireRunLock(dataDir, 'rotate', options.sidecarLock)
+  try {
+    return await rotateLocked(options, { env, dataDir, db, keyFile, fromEnv })
+  } finally {
+    await lock.release()
+  }
+}
+
+async function rotateLocked(options: RotateOptions, paths: { env: NodeJS.ProcessEnv; dataDir: string; db: string; keyFile: string; fromEnv: boolean }): Promise<RotationReport> {
+  const { env, dataDir, db, keyFile, fromEnv } = paths
   const current = await loadMasterKey(keyFile, env, { create: false })
   const pending = options.newKeyFile === undefined ? `${keyFile}.new` : resolve(options.newKeyFile)
   const fresh = randomBytes(32)

@@ -222,6 +222,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         assertSettingsKind(kind)
         kindMap(kind).set(name, value)
       },
+      async putIfAbsent(kind, name, value) {
+        assertSettingsKind(kind)
+        const map = kindMap(kind) // check and set with no await between: one winner
+        if (map.has(name)) return false
+        map.set(name, value)
+        return true
+      },
       async delete(kind, name) {
         assertSettingsKind(kind)
         return settings.get(kind)?.delete(name) ?? false

@@ -100,6 +100,8 @@ function prepare(db: Database.Database) {
     listSettings: db.prepare<[string], { name: string; value: string }>('SELECT name, value FROM settings WHERE kind = ? ORDER BY name'),
     getSetting: db.prepare<[string, string], { value: string }>('SELECT value FROM settings WHERE kind = ? AND name = ?'),
     putSetting: db.prepare<[string, string, string]>('INSERT INTO settings (kind, name, value) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET value = excluded.value'),
+    // The primary key decides: of concurrent inserts (across connections) exactly one changes a row.
+    insertSetting: db.prepare<[string, string, string]>('INSERT INTO settings (kind, name, value) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO NOTHING'),
     deleteSetting: db.prepare<[string, string]>('DELETE FROM settings WHERE kind = ? AND name = ?'),
   }
 }
@@ -242,6 +244,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       async put(kind, name, value) {
         assertSettingsKind(kind)
         use((s) => s.putSetting.run(kind, name, value))
+      },
+      async putIfAbsent(kind, name, value) {
+        assertSettingsKind(kind)
+        return use((s) => s.insertSetting.run(kind, name, value)).changes === 1
       },
       async delete(kind, name) {
         assertSettingsKind(kind)

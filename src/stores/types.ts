@@ -150,6 +150,17 @@ export interface SettingsStore {
   get(kind: SettingsKind, name: string): Promise<string | undefined>
   /** Inserts or replaces. */
   put(kind: SettingsKind, name: string, value: string): Promise<void>
+  /**
+   * Inserts `value` only if `kind`/`name` holds no value yet, as one atomic step: of several
+   * concurrent callers (across processes for shared backends) exactly one gets `true` and its
+   * value is stored; every other gets `false` and changes nothing. An existing value is never
+   * replaced. Used where the first writer must win, e.g. the key check value of the first start.
+   * @example
+   * if (!(await settings.putIfAbsent('config', 'sms-otp/key-check', mine))) {
+   *   const winner = await settings.get('config', 'sms-otp/key-check') // someone was first
+   * }
+   */
+  putIfAbsent(kind: SettingsKind, name: string, value: string): Promise<boolean>
   /** Returns false when absent. */
   delete(kind: SettingsKind, name: string): Promise<boolean>
   /**

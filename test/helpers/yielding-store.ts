@@ -30,9 +30,9 @@ function yielding<T extends object>(obj: T): T {
   })
 }
 
-/** `inner`, with every token and challenge call yielding to the event loop before and after. */
+/** `inner`, with every token, challenge and settings call yielding to the event loop before and after. */
 export function yieldingStore(inner: Store): Store {
-  return { tokens: yielding(inner.tokens), challenges: yielding(inner.challenges), settings: inner.settings, open: () => inner.open(), close: () => inner.close() }
+  return { tokens: yielding(inner.tokens), challenges: yielding(inner.challenges), settings: yielding(inner.settings), open: () => inner.open(), close: () => inner.close() }
 }
 
 /** A barrier for `n` async callers: each `await wait()` resolves once all `n` have arrived. */
