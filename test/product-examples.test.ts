@@ -12,7 +12,7 @@ import { startProxy, type ForwardProxy } from './helpers/proxy.js'
 import { startSmsc, type Smsc } from './helpers/smsc.js'
 import { parseMail, startSmtpServer, type SmtpTestServer } from './helpers/smtp-server.js'
 import { decodeSubmit, missingTools, startModem, type ScriptedModem } from './helpers/modem.js'
-import { existsSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { enrolAlice, startHarness, type Harness } from './helpers/harness.js'
@@ -53,9 +53,10 @@ describe('product document examples deliver under every class-name form', () => 
   before(async () => {
     // The peers listen on loopback and the examples are set through the admin API, which may reach
     // only what the operator allowed (serve --allow-host / --allow-program); the gnokiirc lies in
-    // the harness directory, an allowed path.
+    // the harness directory, an allowed path, and its port (the modem's pty) must be allowed too.
     const gnokii = (process.env.PATH ?? '').split(':').map((d) => join(d, 'gnokii')).find((f) => existsSync(f))
-    h = await startHarness({ resources: { allowHosts: ['127.0.0.1'], allowPrograms: gnokii === undefined ? [] : [gnokii] } })
+    const ptys = existsSync('/dev/pts') ? ['/dev/pts'] : []
+    h = await startHarness({ resources: { allowHosts: ['127.0.0.1'], allowPrograms: gnokii === undefined ? [] : [gnokii], allowPaths: ptys } })
     await enrolAlice(h)
   })
   after(() => h.close())
@@ -159,7 +160,8 @@ describe('product document examples deliver under every class-name form', () => 
       if (skip) return
       modem = await startModem()
       rc = join(h.dir, 'gnokiirc')
-      await writeFile(rc, `[global]\nmodel = AT\nport = ${modem.path}\nconnection = serial\n`)
+      // The pty itself (/dev/pts/N, allowed above), not the link to it in a temporary directory.
+      await writeFile(rc, `[global]\nmodel = AT\nport = ${realpathSync(modem.path)}\nconnection = serial\n`)
     })
     after(() => modem?.close())
 

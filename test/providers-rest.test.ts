@@ -595,7 +595,7 @@ describe('RestSMSProvider config errors', () => {
     const base = config({ URL: 'https://127.0.0.1/sms' })
     const check = (file: unknown, message: RegExp | string) => assertConfigError(() => parse({ ...base, CLIENT_CERTIFICATE_FILE: file }), message)
     check(missing, `CLIENT_CERTIFICATE_FILE: file not found: ${missing}`)
-    check(pki.dir, `CLIENT_CERTIFICATE_FILE: not a file: ${pki.dir}`)
+    check(pki.dir, `CLIENT_CERTIFICATE_FILE: '${pki.dir}' is not a file (a directory)`)
     check(pem.certOnly, /^CLIENT_CERTIFICATE_FILE: no PEM private key .* the file must hold the certificate and its key$/)
     check(pem.keyOnly, /^CLIENT_CERTIFICATE_FILE: no PEM certificate/)
     check(pem.mismatched, /^CLIENT_CERTIFICATE_FILE: the private key in .* does not belong to its first certificate$/)

@@ -6,21 +6,27 @@
  * so that a name can "resolve" to a link-local or loopback address without touching real DNS.
  */
 import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
 import type { LookupAddress } from 'node:dns'
-import { existsSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startServeProcess, type ServeProcess } from './helpers/serve-process.js'
 import { withDeadline } from '../src/providers/deadline.js'
 import { classifyAddress } from '../src/providers/destinations.js'
+import { DeviceSmsProviderClass } from '../src/providers/device.js'
+import { resourcePolicy } from '../src/providers/resources.js'
+import { silentLogger } from '../src/logger.js'
 import { ProviderRegistry } from '../src/providers/registry.js'
 import { parseConfig } from '../src/sidecar/config-file.js'
+import { serve } from '../src/sidecar/serve.js'
 import { createSmsOtp } from '../src/sms-otp.js'
 import type { ProviderClass } from '../src/providers/types.js'
 import { startGateway, type Gateway } from './helpers/gateway.js'
 import { enrolAlice, startHarness, type Harness, type Reply } from './helpers/harness.js'
+import { startSmtpServer, type SmtpTestServer } from './helpers/smtp-server.js'
 
 const PHONE = '+4915112345678'
 
@@ -283,12 +289,13 @@ describe('destinations: allowHosts limits admin-defined providers', () => {
     const local = await h.admin('/system/testProvider', { name: 'local', phone: PHONE })
     assert.equal(local.body.detail.status, 'sent', JSON.stringify(local.body))
 
-    // SmtpSMSProvider connects through nodemailer, which resolves names itself: with a list, its
-    // server must be on it by name (it cannot be judged after DNS).
-    assertRefused(
-      await setProvider(h, 'SmtpSMSProvider', { mailserver: 'other.test', mailsender: 'a@example.net', mailto: '<phone>@example.net' }),
-      /mailserver: other\.test is not allowed/,
-    )
+    // SmtpSMSProvider's connections go through the guarded lookup too: a name not on the list is
+    // judged when it resolves, like the HTTP gateway's.
+    const mail = await setProvider(h, 'SmtpSMSProvider', { mailserver: `other.test:${gw.port}`, mailsender: 'a@example.net', mailto: '<phone>@example.net' }, 'mail')
+    assert.equal(mail.status, 200, JSON.stringify(mail.body))
+    const m = await h.admin('/system/testProvider', { name: 'mail' })
+    assert.equal(m.body.detail.status, 'unavailable', JSON.stringify(m.body))
+    assert.match(m.body.detail.reason, /127\.0\.0\.1 \(other\.test\) is an internal address.*not allowed/)
 
     // With names only on the list, any other name is refused as soon as it is set.
     const names = await startHarness({ resources: { allowHosts: ['gw.allowed.test'] } })
@@ -433,5 +440,274 @@ describe('sms-otp serve --allow-path', () => {
     assert.equal(r.body.detail?.message, 'sms submitted', JSON.stringify(r.body))
     assert.match(await readFile(file, 'utf8'), /^\+4915112345678:\d{6}\n$/)
     assert.equal(existsSync(join(dir, 'evil.log')), false)
+  })
+})
+
+const GNOKII = '/usr/bin/gnokii'
+const noGnokii = existsSync(GNOKII) ? false : `${GNOKII} is not installed (apt-get install gnokii-cli)`
+
+describe('gnokii configuration files of admin-defined providers', { skip: noGnokii }, () => {
+  let h: Harness
+  let outside = ''
+  let marker = ''
+  before(async () => {
+    outside = await mkdtemp(join(tmpdir(), 'sms-otp-gnokii-outside-'))
+    marker = join(outside, 'connect-script-ran')
+    // /dev/ptmx opens like a serial line and never answers: gnokii gets as far as its connect_script.
+    h = await startHarness({ resources: { allowPrograms: [GNOKII], allowPaths: ['/dev/ptmx'] } })
+  })
+  after(async () => {
+    await h.close()
+    await rm(outside, { recursive: true, force: true })
+  })
+
+  it('threat: admin token → shell through gnokii connect_script: a CONFIGFILE with anything but harmless gnokii settings is refused', async () => {
+    const rc = join(h.dir, 'evil-gnokiirc')
+    const head = '[global]\nport = /dev/ptmx\nmodel = AT\nconnection = serial\n'
+    const cases: Array<[string, RegExp]> = [
+      // What an admin-defined FileSMSProvider writes: `<phone>:<text>`, the text partly the caller's.
+      [`${PHONE}:123456\n${head}connect_script = touch ${marker}\n`, /CONFIGFILE: line 1 is neither a \[section\] nor a key = value line/],
+      [`${head}connect_script = touch ${marker}\n`, /CONFIGFILE: \[global\] connect_script is not allowed/],
+      [`${head}disconnect_script=/bin/sh\n`, /CONFIGFILE: \[global\] disconnect_script is not allowed/],
+      [`${head}[connect_script]\nTELEPHONE = 12345678\n`, /CONFIGFILE: section \[connect_script\] is not allowed/],
+      [`${head}[gnokiid]\nbindir = ${outside}\n`, /CONFIGFILE: section \[gnokiid\] is not allowed/],
+      [`${head}[phone_x]\nport = /dev/ptmx\nmodel = AT\nconnection = serial\nconnect_script = touch ${marker}\n`, /CONFIGFILE: section \[phone_x\] is not allowed/],
+      ['[global]\nport = /dev/ptmx\nmodel = AT\nconnection = tcp\n', /CONFIGFILE: \[global\] connection: .*not allowed/],
+      [`[global]\nport = ${join(outside, 'ttyS9')}\nmodel = AT\nconnection = serial\n`, /CONFIGFILE: \[global\] port: .*--allow-path/],
+      ['[global]\nport = relative-tty\nmodel = AT\nconnection = serial\n', /CONFIGFILE: \[global\] port: /],
+      [`port = /dev/ptmx\n${head}`, /CONFIGFILE: line 1: port outside a \[section\]/],
+    ]
+    for (const [text, message] of cases) {
+      await writeFile(rc, text)
+      const r = await setProvider(h, 'DeviceSMSProvider', { CONFIGFILE: rc, GNOKII, TIMEOUT: 2 }, 'g')
+      assertRefused(r, message)
+      assert.doesNotMatch(r.body.result.error.message, /4915112345678|123456|touch/, 'the refusal quotes no line of the file')
+    }
+    assert.equal(existsSync(marker), false)
+  })
+
+  it('threat: a gnokiirc rewritten after setProvider is what gnokii read — it now runs a private snapshot of the checked file', { timeout: 60_000 }, async () => {
+    const rc = join(h.dir, 'gnokiirc')
+    await writeFile(rc, '[global]\nport = /dev/ptmx\nmodel = AT\nconnection = serial\nuse_locking = no\n[logging]\ndebug = off\n')
+    const ok = await setProvider(h, 'DeviceSMSProvider', { CONFIGFILE: rc, GNOKII, TIMEOUT: 2 }, 'g')
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    const first = await h.admin('/system/testProvider', { name: 'g' }) // loads the provider; gnokii runs and times out
+    assert.equal(first.body.detail?.status, 'unavailable', JSON.stringify(first.body))
+    // The admin (or anything else that can write the allowed directory) swaps the file afterwards.
+    // (A load after this would refuse the file; the loaded provider must not read it either.)
+    await writeFile(rc, `[global]\nport = /dev/ptmx\nmodel = AT\nconnection = serial\nuse_locking = no\nconnect_script = touch ${marker}\n`)
+    const t = await h.admin('/system/testProvider', { name: 'g' })
+    assert.equal(t.body.detail?.status, 'unavailable', JSON.stringify(t.body))
+    assert.equal(existsSync(marker), false, 'the connect_script of the rewritten file did not run')
+
+    // Control: the operator's own definition still reads its file as it is, so this gnokii does run
+    // a connect_script when it gets one (the test above is not vacuous).
+    await h.otp.providers.set({ name: 'trusted', className: 'DeviceSMSProvider', config: JSON.stringify({ CONFIGFILE: rc, GNOKII, TIMEOUT: 2 }), timeout: 120 })
+    await h.admin('/system/testProvider', { name: 'trusted' })
+    assert.equal(existsSync(marker), true, 'a local definition keeps reading the file itself')
+    await rm(marker, { force: true })
+  })
+})
+
+describe('sms-otp serve refuses allowed paths that hold its own files', () => {
+  let dir = ''
+  let data = ''
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sms-otp-protect-'))
+    data = join(dir, 'data')
+    const first = await serve({ port: 0, dataDir: data, env: { LOG_LEVEL: 'silent' } }) // creates the key file and the database
+    await first.close()
+    await mkdir(join(data, 'outbox'))
+    await mkdir(join(dir, 'db'))
+    await mkdir(join(dir, 'etc'))
+    await writeFile(join(dir, 'etc', 'sms-otp.json'), '{}')
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** Starts and stops at once; the error the start failed with, or undefined when it started. */
+  const start = (allowPaths: string[], extra: Record<string, string> = {}) =>
+    serve({ port: 0, dataDir: data, env: { LOG_LEVEL: 'silent' }, resources: { allowPaths }, ...extra }).then(
+      async (s) => {
+        await s.close()
+        return undefined
+      },
+      (e: unknown) => e as Error & { code?: string },
+    )
+
+  it('threat: --allow-path on the data directory let an admin-defined FileSMSProvider overwrite sms-otp.key or the database', async () => {
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [[data], {}, /^resources\.allowPaths\[0\]: '.*\/data' holds the data directory .*: a provider set through the admin API could overwrite it; allow a directory of its own instead \(such as .*\/data\/outbox\)$/],
+      [[dir], {}, /^resources\.allowPaths\[0\]: '.*' holds the data directory/],
+      [[join(data, 'outbox'), join(data, 'sms-otp.key')], {}, /^resources\.allowPaths\[1\]: .* holds the key file /],
+      [[join(data, 'sms-otp.db')], {}, /holds the database /],
+      [[join(dir, 'db')], { db: join(dir, 'db', 'otp.db') }, /holds the database .*otp\.db/],
+      [[join(dir, 'etc')], { configFile: join(dir, 'etc', 'sms-otp.json') }, /holds the config file .*sms-otp\.json/],
+    ]
+    for (const [allowPaths, extra, message] of cases) {
+      const err = await start(allowPaths, extra)
+      assert.ok(err, `serve started with --allow-path ${allowPaths.join(' ')}`)
+      assert.equal(err.code, 'ERR_OTP_INVALID_OPTION', String(err))
+      assert.match(err.message, message)
+    }
+    // A directory of its own inside the data directory is fine.
+    assert.equal(await start([join(data, 'outbox')]), undefined)
+  })
+})
+
+/** Runs `sms-otp ARGS`; SIGKILL after `ms` (a process whose event loop is blocked ignores SIGTERM's handler). */
+function runCli(args: string[], cwd: string, ms: number): Promise<{ code: number | null; output: string; killed: boolean }> {
+  return new Promise((ok) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), ...args], {
+      cwd,
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    let killed = false
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()))
+    const timer = setTimeout(() => {
+      killed = true
+      child.kill('SIGKILL')
+    }, ms)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      ok({ code, output, killed })
+    })
+  })
+}
+
+describe('path-valued keys that name a FIFO or a device', () => {
+  const token = 'fifo-admin-token-0123456789'
+  let dir = ''
+  let allowed = ''
+  let fifo = ''
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sms-otp-fifo-'))
+    allowed = join(dir, 'allowed')
+    await mkdir(join(allowed, 'cas'), { recursive: true })
+    fifo = join(allowed, 'ttyFAKE') // stands in for an allowed device such as --allow-path /dev/ttyUSB0
+    execFileSync('mkfifo', [fifo, join(allowed, 'cas', 'ca.pem')])
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('threat: an allowed FIFO or device read as a certificate or gnokiirc blocked the event loop: the whole sidecar froze', { timeout: 120_000 }, async () => {
+    const program = realpathSync('/bin/true') // any allowed program: CONFIGFILE is read before anything runs
+    const server = await startServeProcess(['--port', '0', '--data-dir', join(dir, 'data'), '--allow-path', allowed, '--allow-program', program], { cwd: dir, env: { SMS_OTP_ADMIN_TOKEN: token } })
+    try {
+      const https = { URL: 'https://gw.example.net/send' }
+      const rest = { ...https, PAYLOAD: { to: '', text: '' }, SMS_TEXT_KEY: 'text', SMS_PHONENUMBER_KEY: 'to' }
+      const smtp = { mailserver: 'mail.example.net', mailsender: 'a@example.net', mailto: '<phone>@example.net', start_tls: true }
+      const cases: Array<[string, Record<string, unknown>, string]> = [
+        ['HttpSMSProvider', { ...https, SERVER_CERTIFICATE: fifo }, 'SERVER_CERTIFICATE'],
+        ['HttpSMSProvider', { ...https, SERVER_CERTIFICATE: join(allowed, 'cas') }, 'SERVER_CERTIFICATE'],
+        ['RestSMSProvider', { ...rest, SERVER_CERTIFICATE: fifo }, 'SERVER_CERTIFICATE'],
+        ['RestSMSProvider', { ...rest, CLIENT_CERTIFICATE_FILE: fifo }, 'CLIENT_CERTIFICATE_FILE'],
+        ['SmtpSMSProvider', { ...smtp, certfile: fifo }, 'certfile'],
+        ['SmtpSMSProvider', { ...smtp, SERVER_CERTIFICATE: fifo }, 'SERVER_CERTIFICATE'],
+        ['DeviceSMSProvider', { CONFIGFILE: fifo, GNOKII: program }, 'CONFIGFILE'],
+      ]
+      for (const [className, config, key] of cases) {
+        // 15 s is a hang guard only: a blocked event loop never answers at all.
+        const res = await fetch(`${server.url}/system/setProvider`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}` },
+          body: new URLSearchParams({ name: 'x', type: 'sms', class: className, timeout: '120', config: JSON.stringify(config) }),
+          signal: AbortSignal.timeout(15_000),
+        })
+        const body = (await res.json()) as Reply['body']
+        assert.equal(res.status, 400, `${className} ${key}: ${JSON.stringify(body)}`)
+        assert.equal(body.result.error.code, 'ERR_OTP_INVALID_CONFIG')
+        assert.match(body.result.error.message, new RegExp(`${key}: '.*' is not a file \\(a FIFO\\)`))
+      }
+      const health = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(15_000) })
+      assert.equal(health.status, 200)
+    } finally {
+      server.child.kill('SIGKILL')
+    }
+  })
+
+  it('threat: a FIFO named by a trusted (config file) provider froze the start instead of failing it', { timeout: 60_000 }, async () => {
+    const config = join(dir, 'sms-otp.json')
+    await writeFile(config, JSON.stringify({ providers: [{ name: 'gw', class: 'HttpSMSProvider', config: { URL: 'https://gw.example.net/send', SERVER_CERTIFICATE: fifo }, timeout: 60 }] }))
+    const r = await runCli(['serve', '--port', '0', '--data-dir', join(dir, 'data2'), '--config', config], dir, 20_000)
+    assert.equal(r.killed, false, `sms-otp serve neither started nor failed within 20 s: ${r.output}`)
+    assert.equal(r.code, 1, r.output)
+    assert.match(r.output, /SERVER_CERTIFICATE: '.*ttyFAKE' is not a file \(a FIFO\)/)
+  })
+})
+
+describe('destinations: numeric host spellings and SMTP connections', () => {
+  let h: Harness
+  let smtp: SmtpTestServer
+  before(async () => {
+    smtp = await startSmtpServer()
+    h = await startHarness({ resources: { lookup: fakeLookup({ 'mail.rebind.test': '127.0.0.1', 'mailmeta.rebind.test': '169.254.169.254' }) } })
+  })
+  after(async () => {
+    await h.close()
+    await smtp.close()
+  })
+  const mail = (mailserver: string) => ({ mailserver, mailsender: 'a@example.net', mailto: '<phone>@example.net', TIMEOUT: 5 })
+
+  it('threat: SMTP mailserver, SMPP server and SOCKS proxy reached loopback or metadata through numeric spellings (2130706433, 127.1, 0x7f000001)', async () => {
+    const loopback = ['2130706433', '127.1', '0x7f000001', '0177.0.0.1', '0x7f.1']
+    const metadata = ['2852039166', '0xa9fea9fe', '169.254.43518']
+    for (const host of loopback) {
+      assertRefused(await setProvider(h, 'SmtpSMSProvider', mail(`${host}:${smtp.port}`)), /mailserver: 127\.0\.0\.1 .*internal address/)
+      assertRefused(await setProvider(h, 'SMPPSMSProvider', { server: host, port: 2775, system_id: 'a', password: 'b', source_addr: 'c' }), /server: 127\.0\.0\.1 .*internal address/)
+      assertRefused(await setProvider(h, 'HttpSMSProvider', { URL: 'http://gw.example.net/send', PROXY: `socks5h://${host}:1080` }), /PROXY: 127\.0\.0\.1 .*internal address/)
+    }
+    for (const host of metadata) {
+      assertRefused(await setProvider(h, 'SmtpSMSProvider', mail(`${host}:${smtp.port}`)), /mailserver: 169\.254\.169\.254 is a cloud metadata address/)
+    }
+    assert.equal(smtp.sessions.length, 0, 'the loopback mail server was never contacted')
+  })
+
+  it('threat: an SMTP server name that resolves to loopback or metadata was connected to (nodemailer resolved it unguarded)', async () => {
+    const set = await setProvider(h, 'SmtpSMSProvider', mail(`mail.rebind.test:${smtp.port}`), 'rebind')
+    assert.equal(set.status, 200, JSON.stringify(set.body))
+    for (const params of [{ name: 'rebind' }, { name: 'rebind', phone: PHONE }]) {
+      const t = await h.admin('/system/testProvider', params)
+      assert.equal(t.body.detail?.status, 'unavailable', JSON.stringify(t.body))
+      assert.match(t.body.detail.reason, /127\.0\.0\.1 \(mail\.rebind\.test\) is an internal address.*--allow-host/)
+    }
+    // Metadata is refused for the operator's own definitions too.
+    await h.otp.providers.set({ name: 'meta', className: 'SmtpSMSProvider', config: JSON.stringify(mail(`mailmeta.rebind.test:${smtp.port}`)), timeout: 120 })
+    const t = await h.admin('/system/testProvider', { name: 'meta', phone: PHONE })
+    assert.equal(t.body.detail?.status, 'unavailable', JSON.stringify(t.body))
+    assert.match(t.body.detail.reason, /169\.254\.169\.254 is a cloud metadata address/)
+    assert.equal(smtp.sessions.length, 0, 'no connection reached the mail server')
+  })
+})
+
+describe('the gnokiirc snapshot of an admin-defined provider', () => {
+  it('is the checked settings only, private (0700 directory, 0600 file), and removed on close', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sms-otp-snapshot-'))
+    try {
+      const seen = join(dir, 'seen')
+      const script = join(dir, 'gnokii')
+      // Records which file it was given, its mode, its directory's mode and its text.
+      await writeFile(script, `#!/bin/sh\nprintf '%s\\n' "$2" > '${seen}'\nstat -c '%a' "$2" "$(dirname "$2")" >> '${seen}'\ncat "$2" >> '${seen}'\n`)
+      await chmod(script, 0o755)
+      const rc = join(dir, 'gnokiirc')
+      await writeFile(rc, '# the phone\n[global]\r\nport = /dev/ptmx\nmodel = AT\n  connection=serial\n\n[logging]\ndebug = off\n')
+      const policy = resourcePolicy({ allowPaths: [dir, '/dev/ptmx'], allowPrograms: [script] })
+      const options = DeviceSmsProviderClass.parse({ CONFIGFILE: rc, GNOKII: script }, () => undefined, { origin: 'admin', policy })
+      const provider = DeviceSmsProviderClass.create(options, { name: 'g', logger: silentLogger })
+      assert.deepEqual(await provider.test?.(AbortSignal.timeout(10_000)), { status: 'sent' })
+      const [path = '', fileMode, dirMode, ...text] = (await readFile(seen, 'utf8')).split('\n')
+      assert.notEqual(path, rc, 'gnokii was not given the file itself')
+      assert.deepEqual([fileMode, dirMode], ['600', '700'])
+      assert.equal(text.join('\n'), '[global]\nport = /dev/ptmx\nmodel = AT\nconnection = serial\n\n[logging]\ndebug = off\n')
+      await provider.close?.()
+      assert.equal(existsSync(dirname(path)), false, 'the snapshot directory is removed on close')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

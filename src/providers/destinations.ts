@@ -41,7 +41,8 @@ export function parseHostList(entries: readonly string[]): HostList {
   let addressCount = 0
   for (const raw of entries) {
     const entry = raw.trim()
-    const [address = '', prefix, extra] = unbracket(entry).split('/')
+    const [given = '', prefix, extra] = unbracket(entry).split('/')
+    const address = canonicalHost(given) // `127.1` is 127.0.0.1 here too
     const family = isIP(address)
     if (family !== 0) {
       const bits = prefix === undefined ? undefined : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN
@@ -50,7 +51,7 @@ export function parseHostList(entries: readonly string[]): HostList {
       else addresses.addSubnet(address, bits, family === 4 ? 'ipv4' : 'ipv6')
       addressCount++
     } else {
-      const name = normalizeName(entry)
+      const name = normalizeName(prefix === undefined ? address : entry)
       if (!HOST_NAME.test(name)) throw new Error(`'${entry}' is not a host name, IP address or CIDR network (no scheme, port or path)`)
       names.add(name)
     }
@@ -107,15 +108,15 @@ export function destinationRefusal(ctx: DestinationContext, name: string | undef
 }
 
 /**
- * Judges a destination from its text at config load (URL host, proxy host, mail or SMPP server).
- * Literal addresses and `localhost` are decided here; a name is refused here when it is a metadata
- * name not on the list, or when an admin-defined provider has an allow-list that holds names only
- * (or its connection is judged by `textOnly`) and this name is not among them.
+ * Judges a destination from its text at config load (URL host, proxy host, mail or SMPP server),
+ * after {@link canonicalHost}. Literal addresses and `localhost` are decided here; a name is
+ * refused here when it is a metadata name not on the list, or when an admin-defined provider has an
+ * allow-list that holds names only and this name is not among them.
  * Other names are judged when they resolve ({@link guardedLookup}).
  * @returns the refusal text, or undefined.
  */
-export function textRefusal(ctx: DestinationContext, host: string, textOnly = false): string | undefined {
-  const plain = unbracket(host)
+export function textRefusal(ctx: DestinationContext, host: string): string | undefined {
+  const plain = canonicalHost(host)
   if (isIP(plain) !== 0) return destinationRefusal(ctx, undefined, plain)
   const name = normalizeName(plain)
   const { hosts } = ctx.policy
@@ -123,7 +124,7 @@ export function textRefusal(ctx: DestinationContext, host: string, textOnly = fa
   if (METADATA_NAMES.has(name)) return `${name} is the cloud metadata service, not allowed for any provider; start sms-otp serve with --allow-host ${name} (library: resources.allowHosts) to allow it`
   // RFC 6761: every *.localhost name is loopback.
   if (name === 'localhost' || name.endsWith('.localhost')) return destinationRefusal(ctx, name, '127.0.0.1')
-  if (ctx.origin === 'admin' && hosts.size > 0 && (hosts.addressCount === 0 || textOnly)) {
+  if (ctx.origin === 'admin' && hosts.size > 0 && hosts.addressCount === 0) {
     return `${name} is not allowed: a provider set through the admin API may reach only the allowed hosts; start sms-otp serve with --allow-host ${name} to allow it`
   }
   return undefined
@@ -164,12 +165,31 @@ export function checkSocket(ctx: DestinationContext, name: string, remoteAddress
   return destinationRefusal(ctx, isIP(unbracket(name)) === 0 ? name : undefined, remoteAddress)
 }
 
+/**
+ * The host as a resolver would take it. Resolvers accept IPv4 addresses in forms `isIP` does not
+ * (`2130706433`, `127.1`, `0x7f000001`, `0177.0.0.1` are all 127.0.0.1), so a check that judged
+ * those as names let them through. The WHATWG URL host parser turns each into its dotted quad,
+ * lower-cases names and maps Unicode to punycode (`ｌｏｃａｌｈｏｓｔ` is `localhost`). Text that is no
+ * host for it comes back unchanged (and is judged as a name, and again when it resolves).
+ * @example canonicalHost('0x7f.1') // '127.0.0.1'
+ */
+export function canonicalHost(host: string): string {
+  const plain = unbracket(host.trim())
+  // Delimiters would make the parser pick a part (`a@127.1`'s host is 127.1): not a host at all.
+  if (isIP(plain) !== 0 || plain === '' || /[/?#@\\\s]/.test(plain)) return plain
+  try {
+    return unbracket(new URL(`http://${plain.includes(':') ? `[${plain}]` : plain}`).hostname)
+  } catch {
+    return plain
+  }
+}
+
 function unbracket(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
 }
 
 function normalizeName(name: string): string {
-  return name.toLowerCase().replace(/\.$/, '')
+  return canonicalHost(name).toLowerCase().replace(/\.$/, '')
 }
 
 /** The IPv4 address inside an IPv4-mapped, NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address. */

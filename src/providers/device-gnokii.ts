@@ -9,6 +9,9 @@
  * (digits removed) reaches reasons and logs.
  */
 import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import type { Logger } from '../logger.js'
 import { maskPhone } from '../phone/index.js'
 import { BAD_DESTINATION, deviceDestination, exclusive } from './device-common.js'
@@ -25,6 +28,13 @@ export interface GnokiiOptions {
   readonly binary: string
   /** Kill gnokii (and its process group) after this long. @default 60000 */
   readonly timeoutMs: number
+  /**
+   * Admin-defined providers: the checked gnokiirc settings (see `gnokiirc.ts`). gnokii then reads
+   * a private copy of exactly these (a mkdtemp directory, mode 0700, file 0600, written at the
+   * first run and removed on close), never `configFile`, so a later rewrite of that file changes
+   * nothing. Undefined: gnokii reads `configFile` itself (the operator's own definitions).
+   */
+  readonly snapshot?: string
 }
 
 type Outcome =
@@ -47,11 +57,32 @@ export function createGnokiiProvider(options: GnokiiOptions, log: Logger): SmsPr
   const active = new Set<Promise<SendResult>>()
   const key = `gnokii:${options.configFile}`
 
-  function run(args: string[], input: string | undefined, signal: AbortSignal): Promise<SendResult> {
+  let snapshot: Promise<string> | undefined
+
+  /** The file gnokii is given: the snapshot (written once, on first use) or `configFile`. */
+  async function configPath(): Promise<string> {
+    if (options.snapshot === undefined) return options.configFile
+    snapshot ??= writeSnapshot(options.snapshot)
+    try {
+      return await snapshot
+    } catch (err) {
+      snapshot = undefined // try again at the next send
+      throw err
+    }
+  }
+
+  function run(args: (config: string) => string[], input: string | undefined, signal: AbortSignal): Promise<SendResult> {
     if (closer.signal.aborted) return Promise.resolve({ status: 'unavailable', reason: 'provider is closed' })
     const both = AbortSignal.any([signal, closer.signal])
-    const running = exclusive(key, both, async () => classify(await runGnokii(options.binary, args, input, options.timeoutMs, both), options))
-      .then((r) => r ?? { status: 'unavailable', reason: 'aborted while waiting for gnokii (another message was being sent)' } as const)
+    const running = exclusive(key, both, async () => {
+      let config: string
+      try {
+        config = await configPath()
+      } catch (err) {
+        return { status: 'unavailable', reason: `the gnokii configuration could not be written (${(err as NodeJS.ErrnoException).code ?? 'error'})` } as const
+      }
+      return classify(await runGnokii(options.binary, args(config), input, options.timeoutMs, both), options)
+    }).then((r) => r ?? { status: 'unavailable', reason: 'aborted while waiting for gnokii (another message was being sent)' } as const)
     active.add(running)
     void running.finally(() => active.delete(running))
     return running
@@ -61,22 +92,37 @@ export function createGnokiiProvider(options: GnokiiOptions, log: Logger): SmsPr
     async send(msg: SmsMessage, signal: AbortSignal): Promise<SendResult> {
       const phone = deviceDestination(msg.phone)
       if (phone === undefined) return BAD_DESTINATION
-      const args = ['--config', options.configFile, '--sendsms', phone]
-      if (options.smsc !== undefined) args.push('--smsc', options.smsc)
+      const args = (config: string) => ['--config', config, '--sendsms', phone, ...(options.smsc === undefined ? [] : ['--smsc', options.smsc])]
       const started = Date.now()
       const result = await run(args, msg.text, signal)
       log.debug({ phone: maskPhone(phone), ms: Date.now() - started, result: result.status, ...(result.status !== 'sent' && { reason: result.reason }), transactionId: msg.transactionId }, 'gnokii finished')
       return result
     },
     test(signal: AbortSignal): Promise<SendResult> {
-      return run(['--config', options.configFile, '--identify'], undefined, signal)
+      return run((config) => ['--config', config, '--identify'], undefined, signal)
     },
-    /** Kills a running gnokii and resolves once it has exited. Idempotent. */
+    /** Kills a running gnokii, resolves once it has exited, and removes the snapshot. Idempotent. */
     async close(): Promise<void> {
       closer.abort()
       await Promise.allSettled([...active])
+      const written = await snapshot?.catch(() => undefined)
+      snapshot = undefined
+      if (written !== undefined) await rm(dirname(written), { recursive: true, force: true })
     },
   }
+}
+
+/** Writes the checked settings into a new private directory; resolves with the file's path. */
+async function writeSnapshot(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sms-otp-gnokii-')) // mode 0700
+  const file = join(dir, 'gnokiirc')
+  try {
+    await writeFile(file, text, { mode: 0o600, flag: 'wx' })
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+  return file
 }
 
 /** Turns how gnokii ended into a result. */

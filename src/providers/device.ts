@@ -6,18 +6,22 @@
  *
  * Deviations from LinOTP, on purpose:
  * - A missing or unreadable CONFIGFILE is a config error at load (LinOTP fails every send).
+ * - An admin-defined provider's CONFIGFILE may hold only harmless settings (`gnokiirc.ts`), and
+ *   gnokii reads a private snapshot of them, not the file.
  * - The phone number must be `+` and digits (separators removed) before it goes into gnokii's
  *   argument vector or an AT command; anything else is rejected without starting anything.
  * - gnokii exit codes that mean "phone unreachable" (and a hung gnokii) are `unavailable`, so the
  *   next provider is tried; other non-zero codes are `rejected` (LinOTP: every failure is false).
  */
-import { accessSync, constants, readFileSync, statSync } from 'node:fs'
+import { accessSync, constants } from 'node:fs'
 import { resolve } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { configInt, configString } from './config-values.js'
 import { configSeconds } from './device-common.js'
 import { createGnokiiProvider, type GnokiiOptions } from './device-gnokii.js'
 import { createModemProvider, type ModemOptions } from './device-modem.js'
+import { checkGnokiirc } from './gnokiirc.js'
+import { readRegularFile } from './read-file.js'
 import { LOCAL, confinePath, confineProgram, type ResourceContext } from './resources.js'
 import type { ProviderClass, SmsProvider } from './types.js'
 
@@ -68,14 +72,18 @@ function parseGnokii(
   // Judged before the file is looked at: a refusal says nothing about whether it exists.
   const configFile = confinePath(resources, 'CONFIGFILE', file)?.path ?? resolve(file)
   const binary = confineProgram(resources, 'GNOKII', configString(config, 'GNOKII')?.trim() || 'gnokii')
+  let text: string
   try {
-    if (!statSync(configFile).isFile()) throw new ConfigError(`CONFIGFILE: '${configFile}' is not a file`)
-    accessSync(configFile, constants.R_OK)
+    // Never readFileSync: a FIFO or device would block the event loop for good.
+    text = readRegularFile(configFile, 'CONFIGFILE', { noFollow: resources.origin === 'admin' })
   } catch (err) {
     if (err instanceof ConfigError) throw err
     throw new ConfigError(`CONFIGFILE: cannot read '${configFile}' (${(err as NodeJS.ErrnoException).code ?? 'error'})`, undefined, err)
   }
-  checkGnokiirc(configFile, warn)
+  // Admin-defined: only harmless settings, and gnokii later reads a snapshot of them, never the
+  // file (which an admin-defined FileSMSProvider may be able to rewrite). Local: the file as is.
+  const checked = resources.origin === 'admin' ? checkGnokiirc(text, resources) : undefined
+  warnAboutPort(checked === undefined ? /^\s*port\s*=\s*(.*?)\s*$/m.exec(text)?.[1] : checked.port, configFile, warn)
   if (binary.includes('/')) {
     try {
       accessSync(binary, constants.X_OK)
@@ -83,21 +91,14 @@ function parseGnokii(
       warn(`GNOKII: '${binary}' is not an executable file now; sends report unavailable until it is`)
     }
   }
-  return { mode: 'gnokii', configFile, smsc, binary, timeoutMs: configSeconds(config, timeoutKey, 60) }
+  return { mode: 'gnokii', configFile, smsc, binary, timeoutMs: configSeconds(config, timeoutKey, 60), ...(checked !== undefined && { snapshot: checked.text }) }
 }
 
 /**
  * gnokii copies `port` into a 32-byte buffer (GN_DEVICE_NAME_MAX_LENGTH): a longer path is cut
  * and gnokii fails with "Telephone interface init failed" on every send. Say so at load.
  */
-function checkGnokiirc(file: string, warn: (m: string) => void): void {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch {
-    return // statSync/accessSync above already passed; a race here is reported by gnokii itself
-  }
-  const port = /^\s*port\s*=\s*(.*?)\s*$/m.exec(text)?.[1]
+function warnAboutPort(port: string | undefined, file: string, warn: (m: string) => void): void {
   if (port === undefined) warn(`CONFIGFILE: no 'port =' line found in '${file}'`)
   else if (port.length > 31) warn(`CONFIGFILE: gnokii cuts the port path '${port}' to 31 characters; use a shorter path or symlink`)
 }

@@ -4,11 +4,12 @@
  * read once, at config load, and return frozen values; files are read here so a missing one fails
  * the load, not a send.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { configStringMap } from './config-values.js'
 import { LOCAL, ResourceError, checkDestination, confinePath, type ResourceContext } from './resources.js'
+import { readRegularFile } from './read-file.js'
 import { parseSocksUrl, type SocksProxy } from './socks.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -62,8 +63,10 @@ export function loadServerCertificate(value: unknown, key = 'SERVER_CERTIFICATE'
   for (const file of files) {
     let text: string
     try {
-      text = readFileSync(file, 'utf8')
+      // Never readFileSync: a FIFO or device (an allowed `/dev/ttyUSB0`) would block the event loop.
+      text = readRegularFile(file, key, { noFollow: resources.origin === 'admin' })
     } catch (err) {
+      if (err instanceof ConfigError) throw err
       throw notFound(err)
     }
     if (!text.includes('-----BEGIN CERTIFICATE-----')) {

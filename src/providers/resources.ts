@@ -26,7 +26,9 @@ export interface ResourceOptions {
   /**
    * Directories under which admin-defined providers may read or write files (FileSMSProvider
    * `file`, `CONFIGFILE`, certificate keys), or single files/devices (`PORT: /dev/ttyUSB0`) they
-   * may use. Resolved with realpath at start; each must exist. @default [] (no paths)
+   * may use. Resolved with realpath at start; each must exist. `sms-otp serve` refuses an entry
+   * that holds its data directory, key file, database or config file ({@link assertAllowPathsAvoid}).
+   * Files read from here must be regular files (never a FIFO or device, `read-file.ts`). @default [] (no paths)
    */
   readonly allowPaths?: readonly string[]
   /** Programs admin-defined providers may run (DeviceSMSProvider `GNOKII`), matched by realpath. @default [] */
@@ -117,6 +119,42 @@ function realpathOrThrow(path: string, name: string): { real: string; directory:
     return { real, directory: statSync(real).isDirectory() }
   } catch (err) {
     throw invalidOption(name, `'${path}' cannot be resolved (${(err as NodeJS.ErrnoException).code ?? 'error'}); it must exist`)
+  }
+}
+
+/** One of the server's own files or directories, which no allowed path may hold. */
+export interface ProtectedPath {
+  readonly path: string
+  /** What it is, for the message: `the key file`, `the database` … */
+  readonly what: string
+}
+
+/**
+ * Refuses an allow-list entry that equals or contains one of the server's own files or
+ * directories (`sms-otp serve`: the data directory, the key file, the database, the config file):
+ * an admin-defined FileSMSProvider could overwrite them. Both the entry and the protected path are
+ * compared as given and by realpath. A directory of its own inside the data directory is fine.
+ * @throws TypeError `ERR_OTP_INVALID_OPTION` naming the entry, e.g. `resources.allowPaths[0]: '/var/lib/sms-otp' holds the key file /var/lib/sms-otp/sms-otp.key: …`
+ * @example
+ * assertAllowPathsAvoid(resourcePolicy({ allowPaths }), [{ path: '/var/lib/sms-otp/sms-otp.key', what: 'the key file' }])
+ */
+export function assertAllowPathsAvoid(policy: ResourcePolicy, protectedPaths: readonly ProtectedPath[], instead?: string): void {
+  const forms = protectedPaths.map((p) => ({ ...p, forms: [resolve(p.path), realpathOrGiven(resolve(p.path))] }))
+  policy.paths.forEach((entry, i) => {
+    for (const p of forms) {
+      if (!p.forms.some((f) => within(f, entry.given, entry.directory) || within(f, entry.real, entry.directory))) continue
+      const suggestion = instead === undefined ? '' : ` (such as ${instead})`
+      throw invalidOption(`resources.allowPaths[${i}]`, `'${entry.given}' holds ${p.what} ${p.path}: a provider set through the admin API could overwrite it; allow a directory of its own instead${suggestion}`)
+    }
+  })
+}
+
+/** realpath of the longest existing prefix with the rest appended; the path itself when that fails. */
+function realpathOrGiven(path: string): string {
+  try {
+    return realpathPrefix(path, 'path')
+  } catch {
+    return path
   }
 }
 
@@ -226,12 +264,12 @@ export function confineProgram(ctx: ResourceContext, key: string, value: string)
 }
 
 /**
- * Judges a destination from its text at config load (see `destinations.ts`): a literal address or
- * name that is refused whatever it resolves to. `textOnly`: the connection is not judged again
- * after DNS (SmtpSMSProvider), so with an allow-list an admin-defined name must be on it by name.
+ * Judges a destination from its text at config load (see `destinations.ts`): a literal address in
+ * any spelling a resolver accepts (`2130706433` is 127.0.0.1), or a name that is refused whatever
+ * it resolves to. Other names are judged again on every address they resolve to, at connect time.
  * @throws ResourceError naming `key`, the address and the start flag that would allow it.
  */
-export function checkDestination(ctx: ResourceContext, key: string, host: string, options: { textOnly?: boolean } = {}): void {
-  const reason = textRefusal(ctx, host, options.textOnly === true)
+export function checkDestination(ctx: ResourceContext, key: string, host: string): void {
+  const reason = textRefusal(ctx, host)
   if (reason !== undefined) throw new ResourceError(`${key}: ${reason}`)
 }

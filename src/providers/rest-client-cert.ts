@@ -5,8 +5,8 @@
  * handshake. LinOTP silently sends without a certificate when the file does not exist; we refuse.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-import { readFileSync, statSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
+import { readRegularFile } from './read-file.js'
 
 /** A client certificate chain and its key, as PEM texts for `tls.connect`. */
 export interface ClientCertificate {
@@ -20,15 +20,15 @@ export interface ClientCertificate {
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?\r?\n-----END \1-----/g
 
 /**
- * Reads a PEM file with a certificate and its private key.
- * @throws ConfigError naming `key` when the file is missing or unreadable, lacks a certificate or a
+ * Reads a PEM file with a certificate and its private key (never blocking on a FIFO or device;
+ * `noFollow`: refuse a final symbolic link, for an admin-defined provider's realpath).
+ * @throws ConfigError naming `key` when the file is missing, unreadable or not a regular file, lacks a certificate or a
  *   key, holds an encrypted key, or the key does not belong to the certificate.
  */
-export function loadClientCertificate(path: string, key = 'CLIENT_CERTIFICATE_FILE'): ClientCertificate {
+export function loadClientCertificate(path: string, key = 'CLIENT_CERTIFICATE_FILE', options: { noFollow?: boolean } = {}): ClientCertificate {
   let text: string
   try {
-    if (!statSync(path).isFile()) throw new ConfigError(`${key}: not a file: ${path}`)
-    text = readFileSync(path, 'utf8')
+    text = readRegularFile(path, key, options)
   } catch (err) {
     if (err instanceof ConfigError) throw err
     const code = (err as NodeJS.ErrnoException).code

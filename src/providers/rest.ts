@@ -105,7 +105,7 @@ function parse(config: Record<string, unknown>, warn: (message: string) => void,
   if (certFile !== undefined && certFile !== null && certFile !== '') {
     if (typeof certFile !== 'string') throw new ConfigError('CLIENT_CERTIFICATE_FILE: expected the path of a PEM file')
     const given = certFile.trim()
-    const client = loadClientCertificate(confinePath(resources, 'CLIENT_CERTIFICATE_FILE', given)?.path ?? given)
+    const client = loadClientCertificate(confinePath(resources, 'CLIENT_CERTIFICATE_FILE', given)?.path ?? given, 'CLIENT_CERTIFICATE_FILE', { noFollow: resources.origin === 'admin' })
     if (plainHttp) warn('CLIENT_CERTIFICATE_FILE is not used: the URL is plain http')
     if (client.validTo.getTime() < Date.now()) warn(`CLIENT_CERTIFICATE_FILE: the certificate expired on ${client.validTo.toISOString()}`)
     tls = Object.freeze({ ...trust, cert: client.cert, key: client.key })

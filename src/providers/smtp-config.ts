@@ -2,12 +2,12 @@
  * Config parsing for SmtpSMSProvider (spec §3.3): every key read and checked once, files read
  * here, so a broken config fails when it is saved and not at the first SMS.
  */
-import { readFileSync } from 'node:fs'
 import { isIP, isIPv6 } from 'node:net'
 import { createSecureContext } from 'node:tls'
 import { ConfigError } from '../errors.js'
 import { configBool, configInt, configString, describeType, requireString } from './config-values.js'
 import { loadServerCertificate, type TlsTrust } from './http-config.js'
+import { readRegularFile } from './read-file.js'
 import { LOCAL, checkDestination, confinePath, type ResourceContext } from './resources.js'
 import { BODY_CONTROL_CHARS, CONTROL_CHARS, parseSingleMailbox, type Mailbox, type MailTemplates } from './smtp-message.js'
 
@@ -63,9 +63,9 @@ export function parseSmtpConfig(config: Record<string, unknown>, warn: (message:
 
   const templates = parseTemplates(config, warn)
   const auth = parseAuth(config, warn, security)
-  // After the syntax checks, before any file is read. nodemailer resolves and connects itself, so
-  // the mail server is judged by its text only (see docs/providers.md "Where providers may point").
-  checkDestination(resources, 'mailserver', server.host, { textOnly: true })
+  // After the syntax checks, before any file is read. A name is judged again on every address it
+  // resolves to when a connection is opened (smtp-socket.ts).
+  checkDestination(resources, 'mailserver', server.host)
   const trust = loadServerCertificate(config.SERVER_CERTIFICATE, 'SERVER_CERTIFICATE', resources)
   const clientCert = loadClientCertificate(config, resources)
   if (security === 'none') {
@@ -174,10 +174,11 @@ function loadClientCertificate(config: Record<string, unknown>, resources: Resou
   // Both paths are judged before either file is looked at.
   const certPath = confinePath(resources, 'certfile', certfile)?.path ?? certfile
   const keyPath = keyfile === undefined ? undefined : (confinePath(resources, 'keyfile', keyfile)?.path ?? keyfile)
-  const cert = readPem(certPath, 'certfile')
+  const noFollow = resources.origin === 'admin'
+  const cert = readPem(certPath, 'certfile', noFollow)
   if (!cert.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`certfile: no PEM certificate in ${certfile}`)
   // LinOTP (Python's load_cert_chain) accepts the key inside certfile when keyfile is absent.
-  const key = keyPath === undefined ? cert : readPem(keyPath, 'keyfile')
+  const key = keyPath === undefined ? cert : readPem(keyPath, 'keyfile', noFollow)
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
     throw new ConfigError(keyfile === undefined ? `keyfile: required (no private key in certfile ${certfile})` : `keyfile: no PEM private key in ${keyfile}`)
   }
@@ -190,10 +191,11 @@ function loadClientCertificate(config: Record<string, unknown>, resources: Resou
   return Object.freeze({ cert, key })
 }
 
-function readPem(path: string, key: string): string {
+function readPem(path: string, key: string, noFollow: boolean): string {
   try {
-    return readFileSync(path, 'utf8')
+    return readRegularFile(path, key, { noFollow }) // never blocks on a FIFO or device
   } catch (err) {
+    if (err instanceof ConfigError) throw err
     const code = (err as { code?: unknown }).code
     throw new ConfigError(`${key}: cannot read ${path} (${typeof code === 'string' ? code : 'error'})`, undefined, err)
   }

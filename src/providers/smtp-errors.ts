@@ -45,7 +45,8 @@ const SESSION_COMMANDS = new Set(['CONN', 'EHLO', 'HELO', 'LHLO'])
 
 /**
  * Classifies a failed send or connection check.
- * - unavailable (fail over): network and DNS failures, timeouts, TLS failures (including a
+ * - unavailable (fail over): a destination the resource policy refuses (its reason as it is),
+ *   network and DNS failures, timeouts, TLS failures (including a
  *   server that does not offer STARTTLS when `start_tls` is set), unexpected replies, a server
  *   that refuses the session itself (greeting or EHLO answered with an error), and every SMTP
  *   4xx and 421 reply (temporary: another provider may deliver now), and a refused or missing
@@ -62,6 +63,8 @@ export function classifySmtpError(err: unknown): Failure {
   const enhanced = typeof e.response === 'string' ? /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b/.exec(e.response)?.[1] : undefined
   const smtp = reply === undefined ? '' : ` (SMTP ${reply}${enhanced === undefined ? '' : ` ${enhanced}`})`
 
+  // A destination the policy refuses (smtp-socket.ts): our own text, naming host and address only.
+  if (code === 'ERR_OTP_RESOURCE_NOT_ALLOWED' && err instanceof Error) return unavailable(err.message)
   if (code === 'ETIMEDOUT') {
     const type = typeof e.timeoutType === 'string' ? e.timeoutType : ''
     return unavailable(`${TIMEOUTS[type] ?? 'timed out'} (ETIMEDOUT)`)

@@ -18,8 +18,10 @@ import { createTransport } from 'nodemailer'
 import SMTPConnection from 'nodemailer/lib/smtp-connection'
 import type { SMTPPoolOptions } from 'nodemailer/lib/smtp-pool'
 import { maskPhone } from '../phone/mask.js'
+import { LOCAL } from './resources.js'
 import { parseSmtpConfig, type SmtpOptions } from './smtp-config.js'
 import { classifySmtpError } from './smtp-errors.js'
+import { openSmtpSocket } from './smtp-socket.js'
 import { composeMail } from './smtp-message.js'
 import { SendSlots } from './smtp-slots.js'
 import type { ProviderClass, SendResult, SmsProvider } from './types.js'
@@ -68,9 +70,20 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
     const log = ctx.logger.child({ class: 'SmtpSMSProvider' })
     const server = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`
     const auth = options.auth === undefined ? undefined : { user: options.auth.user, pass: options.auth.pass }
+    // Every connection is opened through the guarded lookup (smtp-socket.ts); the pool's connect
+    // deadline runs from when it asked for the socket.
+    const guard = ctx.resources ?? LOCAL
     const poolOptions: SMTPPoolOptions & { pool: true } = {
       ...connectionOptions(options),
       pool: true,
+      getSocket(o, callback) {
+        const started = (o as { connectStartedAt?: unknown }).connectStartedAt
+        const left = options.timeoutMs - (typeof started === 'number' ? Date.now() - started : 0)
+        openSmtpSocket(guard, options.host, options.port, Math.max(left, 1), closing.signal).then(
+          (socket) => callback(null, { connection: socket }),
+          (err: Error) => callback(err, undefined),
+        )
+      },
       maxConnections: MAX_CONNECTIONS,
       idleTimeout: IDLE_MS,
       // Inactivity on an active send is bounded by the per-send deadline; this one only ends
@@ -82,10 +95,10 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
       disableFileAccess: true,
       disableUrlAccess: true,
     }
+    const closing = new AbortController()
     // Builds the pool only: no connection is opened before the first send.
     const mailer = createTransport(poolOptions)
     mailer.on('error', (err: unknown) => log.debug({ server, ...classifySmtpError(err) }, 'smtp transport error'))
-    const closing = new AbortController()
     // Every send and test() in progress or waiting listens here until it ends; there is no leak
     // to warn about, however many there are.
     setMaxListeners(0, closing.signal)
@@ -160,17 +173,20 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
       /** Connects, secures, logs in and quits: what `/system/testProvider` reports. */
       test(signal): Promise<SendResult> {
         if (closing.signal.aborted) return Promise.resolve({ status: 'unavailable', reason: 'provider is closed' })
-        const conn = new SMTPConnection({ ...connectionOptions(options), socketTimeout: options.timeoutMs })
-        checks.add(conn)
         return new Promise<SendResult>((resolve) => {
           let settled = false
+          let conn: SMTPConnection | undefined
+          const opening = new AbortController()
           const finish = (result: SendResult, quit = false) => {
             if (settled) return
             settled = true
             cleanup()
-            if (quit) conn.quit()
-            else conn.close()
-            checks.delete(conn)
+            opening.abort()
+            if (conn !== undefined) {
+              if (quit) conn.quit()
+              else conn.close()
+              checks.delete(conn)
+            }
             log.debug({ server, result: result.status }, 'smtp connection test finished')
             resolve(result)
           }
@@ -184,14 +200,20 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
           signal.addEventListener('abort', onAbort)
           closing.signal.addEventListener('abort', onAbort)
           if (signal.aborted) return onAbort()
-          // `on`, not `once`: a second error after the first must still have a listener.
-          conn.on('error', (err) => finish(classifySmtpError(err)))
-          conn.once('end', () => finish({ status: 'unavailable', reason: 'connection closed by the server' }))
-          conn.connect((err) => {
-            if (err) return finish(classifySmtpError(err))
-            if (auth === undefined) return finish({ status: 'sent' }, true)
-            conn.login(auth, (loginErr) => finish(loginErr ? classifySmtpError(loginErr) : { status: 'sent' }, !loginErr))
-          })
+          openSmtpSocket(guard, options.host, options.port, options.timeoutMs, opening.signal).then((socket) => {
+            if (settled) return void socket.destroy()
+            const c = new SMTPConnection({ ...connectionOptions(options), socketTimeout: options.timeoutMs, connection: socket })
+            conn = c
+            checks.add(c)
+            // `on`, not `once`: a second error after the first must still have a listener.
+            c.on('error', (err) => finish(classifySmtpError(err)))
+            c.once('end', () => finish({ status: 'unavailable', reason: 'connection closed by the server' }))
+            c.connect((err) => {
+              if (err) return finish(classifySmtpError(err))
+              if (auth === undefined) return finish({ status: 'sent' }, true)
+              c.login(auth, (loginErr) => finish(loginErr ? classifySmtpError(loginErr) : { status: 'sent' }, !loginErr))
+            })
+          }, (err: unknown) => finish(classifySmtpError(err)))
         })
       },
 

@@ -8,11 +8,12 @@ import { join, resolve } from 'node:path'
 import { pino } from 'pino'
 import { checkDataDir, databaseExists } from '../crypto/key-file.js'
 import { finishInterruptedRotation } from '../crypto/rotate.js'
+import { RUN_DIR, acquireRunLock } from '../crypto/run-lock.js'
 import { Secrets, loadMasterKey } from '../crypto/secrets.js'
 import { ConfigError, describeError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { createSmsOtp, type SmsOtp } from '../sms-otp.js'
-import type { ResourceOptions } from '../providers/resources.js'
+import { assertAllowPathsAvoid, resourcePolicy, type ResourceOptions } from '../providers/resources.js'
 import { createSqliteStore } from '../stores/sqlite.js'
 import { MIN_ADMIN_TOKEN } from '../../middleware/admin.js'
 import { createSidecar } from './app.js'
@@ -73,13 +74,30 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
     throw new ConfigError('--admin-port (adminPort): no admin token is configured (set SMS_OTP_ADMIN_TOKEN)')
   }
   const db = options.db ?? join(dataDir, 'sms-otp.db')
+  // An allowed path must not hold our own files: an admin-defined FileSMSProvider could overwrite
+  // the key or the database (docs/providers.md "The allow-lists").
+  const keyFile = join(dataDir, 'sms-otp.key')
+  assertAllowPathsAvoid(resourcePolicy(options.resources), [
+    { path: dataDir, what: 'the data directory' },
+    ...[keyFile, `${keyFile}.new`].map((path) => ({ path, what: 'the key file' })),
+    ...['', '-wal', '-shm', '-journal'].map((suffix) => ({ path: `${db}${suffix}`, what: 'the database' })),
+    ...(options.configFile === undefined ? [] : [{ path: options.configFile, what: 'the config file' }]),
+    { path: join(dataDir, RUN_DIR), what: 'the run lock directory' },
+  ], join(dataDir, 'outbox'))
   // Before anything is written: the directory's owner and mode, a rotation left unfinished, and
   // never a new key for an existing database (it could not read the data; docs/operations.md).
   await checkDataDir(dataDir, options.serviceUid)
-  await finishInterruptedRotation({ dataDir, db, env, serviceUid: options.serviceUid }, logger)
-  const secrets = new Secrets(await loadMasterKey(join(dataDir, 'sms-otp.key'), env, { create: !(await databaseExists(db)) }))
-  const store = createSqliteStore({ path: db })
-  const otp = await createSmsOtp({ store, secrets, logger, ...(options.resources && { resources: options.resources }) })
+  // Held until close: `key rotate` refuses while a sidecar uses the directory (docs/operations.md).
+  const lock = await acquireRunLock(dataDir, 'serve')
+  let otp: SmsOtp
+  try {
+    await finishInterruptedRotation({ dataDir, db, env, serviceUid: options.serviceUid, sidecarLock: lock }, logger)
+    const secrets = new Secrets(await loadMasterKey(join(dataDir, 'sms-otp.key'), env, { create: !(await databaseExists(db)) }))
+    otp = await createSmsOtp({ store: createSqliteStore({ path: db }), secrets, logger, ...(options.resources && { resources: options.resources }) })
+  } catch (err) {
+    await lock.release()
+    throw err
+  }
   try {
     if (config) {
       const created = await applyConfig(otp, config)
@@ -87,6 +105,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
     }
   } catch (err) {
     await otp.close()
+    await lock.release()
     throw err
   }
   const adminTokenGenerated = configured === undefined && options.demo === true
@@ -102,6 +121,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
   } catch (err) {
     await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))))
     await otp.close()
+    await lock.release()
     throw err
   }
   const url = urlOf(server)
@@ -119,7 +139,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningSidecar>
       const force = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), 10_000)
       await done
       clearTimeout(force)
-      await otp.close()
+      await otp.close().finally(() => lock.release()) // only once the engine can write nothing more
     })())
   return { otp, server, url, adminServer, adminUrl: adminServer && urlOf(adminServer), adminToken, adminTokenGenerated, close }
 }
