@@ -9,7 +9,7 @@ import { LRUCache } from 'lru-cache'
 import { isIPv6 } from 'node:net'
 import { systemClock, type Clock } from '../src/clock.js'
 import { invalidOption } from '../src/errors.js'
-import { expandIPv6 } from '../src/providers/destinations.js'
+import { expandIPv6 } from '../src/providers/net/destinations.js'
 
 /** Options of {@link FailureThrottle}. */
 export interface ThrottleOptions {

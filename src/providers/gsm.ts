@@ -1,6 +1,7 @@
 /**
- * The GSM 03.38 (3GPP TS 23.038) default alphabet and its extension table, and the choice of
- * encoding for an SMS text. Used by the PDU encoder and by the text-mode safety check.
+ * The GSM 03.38 (3GPP TS 23.038) default alphabet and its extension table, and what a text costs
+ * in SMS parts. Shared by the providers that encode texts themselves (SMPP, the modem's PDU mode)
+ * and by the request-text cap of the engine.
  */
 
 /** Default alphabet, index = septet value. 0x1B is the escape to the extension table. */
@@ -21,34 +22,53 @@ const BASIC_INDEX: ReadonlyMap<string, number> = new Map(
 /** The 128 characters of the default alphabet (index 0x1B is the escape, not a character). */
 export const GSM_BASIC_ALPHABET: string = BASIC
 
-/**
- * Characters whose code is the same in ASCII (AT+CSCS "IRA") and in the GSM default alphabet
- * (AT+CSCS "GSM"): letters, digits, space and the common punctuation. A text made only of these
- * reaches the handset unchanged in text mode whatever character set the modem is set to, and it
- * contains no control character (CR, Ctrl-Z, ESC) that could end the AT+CMGS command early.
- */
-const TEXT_MODE_SAFE = /^[A-Za-z0-9 !"#%&'()*+,\-./:;<=>?]*$/
+const EXTENSION_CHAR: ReadonlyMap<number, string> = new Map([...EXTENSION].map(([ch, code]) => [code, ch]))
+
+/** Septets in one SMS without a UDH. */
+export const GSM7_SINGLE = 160
+/** Septets per part of a concatenated SMS (160 minus the 6-octet UDH = 7 septets). */
+export const GSM7_PART = 153
+/** UCS-2 characters (UTF-16 code units) in one SMS: 140 octets. */
+export const UCS2_SINGLE = 70
+/** UCS-2 code units per part of a concatenated SMS: (140 - 6) / 2. */
+export const UCS2_PART = 67
+
+/** The septets of one character (two for an extension character), or undefined when it is not GSM. */
+export function charSeptets(ch: string): readonly number[] | undefined {
+  const basic = BASIC_INDEX.get(ch)
+  if (basic !== undefined) return [basic]
+  const ext = EXTENSION.get(ch)
+  return ext === undefined ? undefined : [0x1b, ext]
+}
 
 /** The septets of `text` in the GSM default alphabet (extension characters as two septets), or undefined. */
 export function gsmSeptets(text: string): number[] | undefined {
   const out: number[] = []
   for (const ch of text) {
-    const basic = BASIC_INDEX.get(ch)
-    if (basic !== undefined) {
-      out.push(basic)
-      continue
-    }
-    const ext = EXTENSION.get(ch)
-    if (ext === undefined) return undefined
-    out.push(0x1b, ext)
+    const septets = charSeptets(ch)
+    if (septets === undefined) return undefined
+    out.push(...septets)
   }
   return out
 }
 
-/** Longest text for one SMS in text mode (GSM default alphabet, no concatenation). */
-export const TEXT_MODE_MAX = 160
+/** Decodes unpacked septets (the inverse of {@link gsmSeptets}); unknown escapes decode as a space. */
+export function decodeGsmSeptets(septets: Uint8Array): string {
+  let out = ''
+  for (let i = 0; i < septets.length; i++) {
+    const code = septets[i] as number
+    if (code === 0x1b) out += EXTENSION_CHAR.get(septets[++i] ?? -1) ?? ' '
+    else out += BASIC[code & 0x7f]
+  }
+  return out
+}
 
-/** True when `text` can go out in AT text mode unchanged and without ending the command early. */
-export function fitsTextMode(text: string): boolean {
-  return text.length <= TEXT_MODE_MAX && TEXT_MODE_SAFE.test(text)
+/**
+ * SMS parts a text needs: GSM 03.38 when every character fits (160 septets, 153 per part of a
+ * longer message), else UCS-2 (70 code units, 67 per part).
+ */
+export function smsParts(text: string): number {
+  const septets = gsmSeptets(text)?.length
+  if (septets !== undefined) return septets <= GSM7_SINGLE ? 1 : Math.ceil(septets / GSM7_PART)
+  return text.length <= UCS2_SINGLE ? 1 : Math.ceil(text.length / UCS2_PART)
 }

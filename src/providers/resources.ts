@@ -4,14 +4,14 @@
  * admin token). A leaked admin token must not equal a shell on the host, so an admin-defined
  * provider may use a file, a device or a program only where the operator allowed it at start
  * ({@link ResourceOptions}), and never learns whether a path outside that exists. Local definitions
- * are trusted as before. Network destinations are judged in `destinations.ts`.
+ * are trusted as before. Network destinations are judged in `net/destinations.ts`.
  */
 import { realpathSync, statSync } from 'node:fs'
 import type { LookupFunction } from 'node:net'
 import { basename, delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { OtpError, invalidOption } from '../errors.js'
-import { parseHostList, textRefusal, type HostList } from './destinations.js'
+import { parseHostList, textRefusal, type HostList } from './net/destinations.js'
 
 /** Who defined a provider: the operator (`local`) or the admin HTTP API (`admin`). */
 export type ProviderOrigin = 'local' | 'admin'
@@ -264,7 +264,7 @@ export function confineProgram(ctx: ResourceContext, key: string, value: string)
 }
 
 /**
- * Judges a destination from its text at config load (see `destinations.ts`): a literal address in
+ * Judges a destination from its text at config load (see `net/destinations.ts`): a literal address in
  * any spelling a resolver accepts (`2130706433` is 127.0.0.1), or a name that is refused whatever
  * it resolves to. Other names are judged again on every address they resolve to, at connect time.
  * @throws ResourceError naming `key`, the address and the start flag that would allow it.

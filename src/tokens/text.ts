@@ -7,7 +7,6 @@
  * `trigger_sms`, without a PIN) must not be able to choose it. Without the policy a request text is
  * allowed but capped (config `SMSRequestTextMaxParts`, one SMS part by default).
  */
-import { gsm7Length } from '../providers/smpp-encoding.js'
 
 export interface TextSources {
   /** Request parameter `challenge` (check_s / check). */
@@ -44,14 +43,4 @@ export function chooseTemplate(src: TextSources): ChosenTemplate {
 /** Replaces every `<otp>`, `<serial>` and `<transactionid>`. */
 export function renderText(template: string, values: { otp: string; serial: string; transactionId: string }): string {
   return template.replaceAll('<otp>', values.otp).replaceAll('<serial>', values.serial).replaceAll('<transactionid>', values.transactionId)
-}
-
-/**
- * SMS parts a text needs: GSM 03.38 when every character fits (160 septets, 153 per part of a
- * longer message), else UCS-2 (70 code units, 67 per part).
- */
-export function smsParts(text: string): number {
-  const septets = gsm7Length(text)
-  if (septets !== undefined) return septets <= 160 ? 1 : Math.ceil(septets / 153)
-  return text.length <= 70 ? 1 : Math.ceil(text.length / 67)
 }

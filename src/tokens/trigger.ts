@@ -13,7 +13,8 @@ import { hotp } from '../otp/hotp.js'
 import { maskPhone } from '../phone/index.js'
 import type { LoadedProvider } from '../providers/loader.js'
 import type { ChallengeRecord, TokenRecord } from '../stores/types.js'
-import { chooseTemplate, renderText, smsParts, type TextSources } from './text.js'
+import { smsParts } from '../providers/gsm.js'
+import { chooseTemplate, renderText, type TextSources } from './text.js'
 
 /** Request-side inputs of a trigger. */
 export interface TriggerContext {

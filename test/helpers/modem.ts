@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SerialPort } from 'serialport'
-import type { PortFactory } from '../../src/providers/device-at.js'
+import type { PortFactory } from '../../src/providers/device/at.js'
 
 export interface ModemBehaviour {
   /** SIM PIN: the SIM starts locked (`+CPIN: SIM PIN`) until `AT+CPIN="<pin>"`. */

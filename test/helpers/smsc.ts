@@ -8,7 +8,7 @@
  * decoder and of the client code under test.
  */
 import type { AddressInfo } from 'node:net'
-import { createPdu, createSmppServer, type SmppPdu, type SmppSession } from '../../src/providers/smpp-lib.js'
+import { createPdu, createSmppServer, type SmppPdu, type SmppSession } from '../../src/providers/smpp/lib.js'
 
 export interface RecordedSubmit {
   /** Which connection carried it (1, 2, ... in connection order). */

@@ -5,19 +5,19 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { after, before, describe, it } from 'node:test'
-import { silentLogger } from '../src/logger.js'
-import { maskPhone } from '../src/phone/index.js'
-import { loadProvider, sendVia } from '../src/providers/loader.js'
-import { ProviderRegistry } from '../src/providers/registry.js'
-import { buildPayload, compilePayload } from '../src/providers/rest-payload.js'
-import { RestSmsProviderClass, type RestOptions } from '../src/providers/rest.js'
-import type { SendResult, SmsMessage, SmsProvider } from '../src/providers/types.js'
-import { startGateway, type Gateway, type GatewayBehaviour } from './helpers/gateway.js'
-import { recordingLogger } from './helpers/harness.js'
-import { startProxy, type ForwardProxy } from './helpers/proxy.js'
-import { createTestPki, type TestPki } from './helpers/tls.js'
-import { CLX_EXAMPLE, SWISSCOM_EXAMPLE, point } from './helpers/product-examples.js'
-import { assertConfigError, freePort } from './helpers/assertions.js'
+import { silentLogger } from '../../src/logger.js'
+import { maskPhone } from '../../src/phone/index.js'
+import { loadProvider, sendVia } from '../../src/providers/loader.js'
+import { ProviderRegistry } from '../../src/providers/registry.js'
+import { buildPayload, compilePayload } from '../../src/providers/rest/payload.js'
+import { RestSmsProviderClass, type RestOptions } from '../../src/providers/rest/provider.js'
+import type { SendResult, SmsMessage, SmsProvider } from '../../src/providers/types.js'
+import { startGateway, type Gateway, type GatewayBehaviour } from '../helpers/gateway.js'
+import { recordingLogger } from '../helpers/harness.js'
+import { startProxy, type ForwardProxy } from '../helpers/proxy.js'
+import { createTestPki, type TestPki } from '../helpers/tls.js'
+import { CLX_EXAMPLE, SWISSCOM_EXAMPLE, point } from '../helpers/product-examples.js'
+import { assertConfigError, freePort } from '../helpers/assertions.js'
 
 const PHONE = '+41791234567'
 const OTP = '123456'
@@ -580,7 +580,7 @@ describe('RestSMSProvider config errors', () => {
     )
   })
 
-  it('PROXY: socks5/socks5h are accepted (see providers-socks.test.ts); socks4 and other schemes are refused', () => {
+  it('PROXY: socks5/socks5h are accepted (see providers/socks.test.ts); socks4 and other schemes are refused', () => {
     assert.deepEqual(parse(config({ PROXY: { http: 'socks5://user:pass@host:1080' } })).proxy, {
       http: { uri: 'socks5://host:1080', socks: { scheme: 'socks5', host: 'host', port: 1080, username: 'user', password: 'pass' } },
     })

@@ -5,9 +5,9 @@
  * configurations that never use native mode never load it.
  */
 import type { SerialPort } from 'serialport'
-import { describeAtFinal, type AtFinal } from './device-at-codes.js'
+import { describeAtFinal, type AtFinal } from './at-codes.js'
 
-export type { AtFinal } from './device-at-codes.js'
+export type { AtFinal } from './at-codes.js'
 
 /** Why a command did not end in OK. `command` is safe to show (a PIN is masked). */
 export class AtFailure extends Error {

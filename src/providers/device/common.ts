@@ -3,8 +3,8 @@
  * from ever being read as a gnokii option or an AT command, a seconds reader for timeouts, and a
  * per-device queue (a phone or modem handles one message at a time).
  */
-import { ConfigError } from '../errors.js'
-import type { SendResult } from './types.js'
+import { ConfigError } from '../../errors.js'
+import type { SendResult } from '../types.js'
 
 const DESTINATION = /^\+?[0-9]{1,20}$/
 /** Separators a stored number may carry (see `validatePhone`); removed, never interpreted. */

@@ -12,10 +12,10 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import type { Logger } from '../logger.js'
-import { maskPhone } from '../phone/index.js'
-import { BAD_DESTINATION, deviceDestination, exclusive } from './device-common.js'
-import type { SendResult, SmsMessage, SmsProvider } from './types.js'
+import type { Logger } from '../../logger.js'
+import { maskPhone } from '../../phone/index.js'
+import { BAD_DESTINATION, deviceDestination, exclusive } from './common.js'
+import type { SendResult, SmsMessage, SmsProvider } from '../types.js'
 
 /** Options of gnokii mode (see the key table in docs/providers.md). */
 export interface GnokiiOptions {

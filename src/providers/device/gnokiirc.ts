@@ -11,7 +11,7 @@
  * writes or connects. Refusals name the line, section or key, never a line's text (an outbox line
  * holds a phone number and an OTP).
  */
-import { ResourceError, confinePath, type ResourceContext } from './resources.js'
+import { ResourceError, confinePath, type ResourceContext } from '../resources.js'
 
 const ADMIN = 'a provider set through the admin API'
 const INTEGER = /^-?[0-9]{1,7}$/

@@ -8,14 +8,14 @@
  */
 import { randomInt } from 'node:crypto'
 import { realpathSync } from 'node:fs'
-import type { Logger } from '../logger.js'
-import { maskPhone } from '../phone/index.js'
-import { AtChannel, AtFailure, nativePort, type PortFactory } from './device-at.js'
-import { isDeviceProblem } from './device-at-codes.js'
-import { BAD_DESTINATION, deviceDestination, exclusive } from './device-common.js'
-import { fitsTextMode } from './device-gsm.js'
-import { encodeSubmit, PduError, type SubmitPdu } from './device-pdu.js'
-import type { SendResult, SmsMessage, SmsProvider } from './types.js'
+import type { Logger } from '../../logger.js'
+import { maskPhone } from '../../phone/index.js'
+import { AtChannel, AtFailure, nativePort, type PortFactory } from './at.js'
+import { isDeviceProblem } from './at-codes.js'
+import { BAD_DESTINATION, deviceDestination, exclusive } from './common.js'
+import { fitsTextMode } from './text-mode.js'
+import { encodeSubmit, PduError, type SubmitPdu } from './pdu.js'
+import type { SendResult, SmsMessage, SmsProvider } from '../types.js'
 
 /** Options of native mode (see the key table in docs/providers.md). */
 export interface ModemOptions {

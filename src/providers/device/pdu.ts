@@ -3,7 +3,7 @@
  * text fits the default alphabet, UCS-2 otherwise, split into concatenated parts (8-bit reference
  * UDH, §9.2.3.24.1) when it does not fit one SMS.
  */
-import { gsmSeptets } from './device-gsm.js'
+import { gsmSeptets } from '../gsm.js'
 
 /** One SMS-SUBMIT ready for `AT+CMGS=<length>`. */
 export interface SubmitPdu {

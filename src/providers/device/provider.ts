@@ -15,18 +15,18 @@
  */
 import { accessSync, constants } from 'node:fs'
 import { resolve } from 'node:path'
-import { ConfigError } from '../errors.js'
-import { configInt, configString } from './config-values.js'
-import { configSeconds } from './device-common.js'
-import { createGnokiiProvider, type GnokiiOptions } from './device-gnokii.js'
-import { createModemProvider, type ModemOptions } from './device-modem.js'
+import { ConfigError } from '../../errors.js'
+import { configInt, configString } from '../config-values.js'
+import { configSeconds } from './common.js'
+import { createGnokiiProvider, type GnokiiOptions } from './gnokii.js'
+import { createModemProvider, type ModemOptions } from './modem.js'
 import { checkGnokiirc } from './gnokiirc.js'
-import { readRegularFile } from './read-file.js'
-import { LOCAL, confinePath, confineProgram, type ResourceContext } from './resources.js'
-import type { ProviderClass, SmsProvider } from './types.js'
+import { readRegularFile } from '../read-file.js'
+import { LOCAL, confinePath, confineProgram, type ResourceContext } from '../resources.js'
+import type { ProviderClass, SmsProvider } from '../types.js'
 
-export type { GnokiiOptions } from './device-gnokii.js'
-export type { ModemOptions } from './device-modem.js'
+export type { GnokiiOptions } from './gnokii.js'
+export type { ModemOptions } from './modem.js'
 
 /** Parsed DeviceSMSProvider options: one of the two modes. */
 export type DeviceOptions = GnokiiOptions | ModemOptions

@@ -6,10 +6,10 @@
  */
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConfigError } from '../errors.js'
-import { configStringMap } from './config-values.js'
-import { LOCAL, ResourceError, checkDestination, confinePath, type ResourceContext } from './resources.js'
-import { readRegularFile } from './read-file.js'
+import { ConfigError } from '../../errors.js'
+import { configStringMap } from '../config-values.js'
+import { LOCAL, ResourceError, checkDestination, confinePath, type ResourceContext } from '../resources.js'
+import { readRegularFile } from '../read-file.js'
 import { parseSocksUrl, type SocksProxy } from './socks.js'
 
 // ---------------------------------------------------------------------------------------------

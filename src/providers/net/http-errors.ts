@@ -3,7 +3,7 @@
  * fail over) and "rejected" (a local problem no other attempt would fix). Messages are safe for
  * logs and audit: they name a cause and an error code, never a URL query or a body.
  */
-import { NETWORK_ERROR_TEXT } from './net-errors.js'
+import { NETWORK_ERROR_TEXT } from './errors.js'
 
 export type FailureKind = 'unavailable' | 'rejected'
 

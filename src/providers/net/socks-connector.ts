@@ -14,7 +14,7 @@ import { connect as netConnect, isIP, type LookupFunction, type Socket } from 'n
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
 import type { buildConnector } from 'undici'
 import { destinationError, destinationRefusal, guardedLookup, type DestinationContext } from './destinations.js'
-import { LOCAL } from './resources.js'
+import { LOCAL } from '../resources.js'
 import { socksHandshake, SocksError, type SocksPhase, type SocksProxy } from './socks.js'
 
 /** TLS settings for https targets (the provider's SERVER_CERTIFICATE and client certificate). */

@@ -9,7 +9,7 @@
  * `socks5://` (the gateway's host name is resolved locally) and `socks5h://` (the proxy resolves it).
  */
 import { isIP, type Socket } from 'node:net'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../../errors.js'
 
 /** One SOCKS5 proxy, from a `socks5://` or `socks5h://` URL. */
 export interface SocksProxy {

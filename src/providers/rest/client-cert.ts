@@ -5,8 +5,8 @@
  * handshake. LinOTP silently sends without a certificate when the file does not exist; we refuse.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
-import { ConfigError } from '../errors.js'
-import { readRegularFile } from './read-file.js'
+import { ConfigError } from '../../errors.js'
+import { readRegularFile } from '../read-file.js'
 
 /** A client certificate chain and its key, as PEM texts for `tls.connect`. */
 export interface ClientCertificate {

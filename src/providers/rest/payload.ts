@@ -9,8 +9,8 @@
  * `Object.prototype`.
  */
 import { randomBytes } from 'node:crypto'
-import { ConfigError } from '../errors.js'
-import { describeType } from './config-values.js'
+import { ConfigError } from '../../errors.js'
+import { describeType } from '../config-values.js'
 
 /** A JSON value as PAYLOAD holds it. */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | JsonObject

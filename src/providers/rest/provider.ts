@@ -1,8 +1,8 @@
 /**
  * LinOTP's RestSMSProvider: the SMS as a JSON document (the PAYLOAD template with the text and the
  * phone number written at two paths) POSTed to a gateway's REST API (spec §3.5). The payload
- * itself is built in `rest-payload.ts`, the client certificate read in `rest-client-cert.ts`; the
- * transport is the one of HttpSMSProvider (`http-client.ts`).
+ * itself is built in `payload.ts`, the client certificate read in `client-cert.ts`; the
+ * transport is the one of HttpSMSProvider (`../net/http-client.ts`).
  *
  * Deviations from LinOTP, on purpose:
  * - A CLIENT_CERTIFICATE_FILE that does not exist (or lacks the key or the certificate) is a config
@@ -14,17 +14,17 @@
  * - A timeout is `unavailable` at once (failover with back-off) instead of three attempts.
  * - Redirects are not followed: a 3xx reply is `rejected` (LinOTP follows them and judges the
  *   final reply; a redirect would re-send the OTP to wherever the gateway points).
- * - PROXY: socks5/socks5h work as with PySocks (`socks.ts`); socks4/socks4a are refused at load.
+ * - PROXY: socks5/socks5h work as with PySocks (`../net/socks.ts`); socks4/socks4a are refused at load.
  */
-import { ConfigError } from '../errors.js'
-import { configString, configTimeoutPair, requireString } from './config-values.js'
-import { providerTransport, type ClientTls, type HttpAuth } from './http-client.js'
-import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig } from './http-config.js'
-import { evaluateReply } from './http.js'
-import { loadClientCertificate } from './rest-client-cert.js'
-import { buildPayload, compilePayload, type PayloadPlan } from './rest-payload.js'
-import { LOCAL, confinePath, type ResourceContext } from './resources.js'
-import type { ProviderClass, SendResult, SmsProvider } from './types.js'
+import { ConfigError } from '../../errors.js'
+import { configString, configTimeoutPair, requireString } from '../config-values.js'
+import { providerTransport, type ClientTls, type HttpAuth } from '../net/http-client.js'
+import { configHeaders, loadServerCertificate, parseGatewayUrl, parseProxy, type ProxyConfig } from '../net/http-config.js'
+import { evaluateReply } from '../net/http-reply.js'
+import { loadClientCertificate } from './client-cert.js'
+import { buildPayload, compilePayload, type PayloadPlan } from './payload.js'
+import { LOCAL, confinePath, type ResourceContext } from '../resources.js'
+import type { ProviderClass, SendResult, SmsProvider } from '../types.js'
 
 /** Validated, frozen RestSMSProvider options. */
 export interface RestOptions {

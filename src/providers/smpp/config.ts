@@ -2,9 +2,9 @@
  * Configuration of the SMPPSMSProvider (spec §3.4): LinOTP's keys, plus `window`,
  * `enquire_link_interval` and `registered_delivery`. Validated once; the result is frozen.
  */
-import { ConfigError } from '../errors.js'
-import { configBool, configInt, configString, configTimeoutPair, describeType, requireString } from './config-values.js'
-import { LOCAL, checkDestination, type ResourceContext } from './resources.js'
+import { ConfigError } from '../../errors.js'
+import { configBool, configInt, configString, configTimeoutPair, describeType, requireString } from '../config-values.js'
+import { LOCAL, checkDestination, type ResourceContext } from '../resources.js'
 
 export interface SmppOptions {
   /** SMSC host name or IP address (`server`). */

@@ -7,38 +7,9 @@
  * for data_coding 0 (packing happens on the air interface).
  */
 
-/** The GSM 03.38 default alphabet, indexed by septet. 0x1B is the escape to the extension table. */
-const GSM_BASIC =
-  '@£$¥èéùìòÇ\nØø\rÅå' +
-  'Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ' +
-  ' !"#¤%&\'()*+,-./' +
-  '0123456789:;<=>?' +
-  '¡ABCDEFGHIJKLMNO' +
-  'PQRSTUVWXYZÄÖÑÜ§' +
-  '¿abcdefghijklmno' +
-  'pqrstuvwxyzäöñüà'
+import { GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, charSeptets, decodeGsmSeptets, gsmSeptets } from '../gsm.js'
 
-const ESC = 0x1b
-
-/** The extension table: each character costs two septets, ESC and this code. */
-const GSM_EXTENSION: ReadonlyArray<readonly [string, number]> = [
-  ['\f', 0x0a], ['^', 0x14], ['{', 0x28], ['}', 0x29], ['\\', 0x2f],
-  ['[', 0x3c], ['~', 0x3d], [']', 0x3e], ['|', 0x40], ['€', 0x65],
-]
-
-const BASIC_CODE = new Map<string, number>()
-for (let i = 0; i < GSM_BASIC.length; i++) if (i !== ESC) BASIC_CODE.set(GSM_BASIC[i] as string, i)
-const EXTENSION_CODE = new Map(GSM_EXTENSION)
-const EXTENSION_CHAR = new Map(GSM_EXTENSION.map(([ch, code]) => [code, ch]))
-
-/** Septets in one SMS without a UDH. */
-export const GSM7_SINGLE = 160
-/** Septets per part of a concatenated SMS (160 minus the 6-octet UDH = 7 septets). */
-export const GSM7_PART = 153
-/** UCS-2 characters (UTF-16 code units) in one SMS: 140 octets. */
-export const UCS2_SINGLE = 70
-/** UCS-2 code units per part of a concatenated SMS: (140 - 6) / 2. */
-export const UCS2_PART = 67
+export { GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE }
 /** The UDH's part counter is one octet. */
 export const MAX_PARTS = 255
 
@@ -53,38 +24,19 @@ export interface EncodedSms {
   readonly parts: readonly Buffer[]
 }
 
-/** Septets for one character, or undefined when it is not in the GSM alphabet. */
-function gsmSeptets(ch: string): readonly number[] | undefined {
-  const basic = BASIC_CODE.get(ch)
-  if (basic !== undefined) return [basic]
-  const ext = EXTENSION_CODE.get(ch)
-  return ext === undefined ? undefined : [ESC, ext]
-}
-
 /**
  * The text as unpacked GSM 03.38 septets, or undefined when a character is outside the default
  * alphabet and its extension table.
  * @example encodeGsm7('a€') // <Buffer 61 1b 65>
  */
 export function encodeGsm7(text: string): Buffer | undefined {
-  const out: number[] = []
-  for (const ch of text) {
-    const septets = gsmSeptets(ch)
-    if (septets === undefined) return undefined
-    out.push(...septets)
-  }
-  return Buffer.from(out)
+  const septets = gsmSeptets(text)
+  return septets === undefined ? undefined : Buffer.from(septets)
 }
 
 /** Decodes unpacked septets (the inverse of {@link encodeGsm7}); unknown escapes decode as a space. */
 export function decodeGsm7(septets: Uint8Array): string {
-  let out = ''
-  for (let i = 0; i < septets.length; i++) {
-    const code = septets[i] as number
-    if (code === ESC) out += EXTENSION_CHAR.get(septets[++i] ?? -1) ?? ' '
-    else out += GSM_BASIC[code & 0x7f]
-  }
-  return out
+  return decodeGsmSeptets(septets)
 }
 
 /** Septets the text needs in GSM 03.38 (extension characters count 2), or undefined if it does not fit. */
@@ -124,7 +76,7 @@ function splitGsm7(text: string): Buffer[] {
   const chunks: Buffer[] = []
   let current: number[] = []
   for (const ch of text) {
-    const septets = gsmSeptets(ch) as readonly number[] // the caller checked that the text is GSM
+    const septets = charSeptets(ch) as readonly number[] // the caller checked that the text is GSM
     if (current.length + septets.length > GSM7_PART) {
       chunks.push(Buffer.from(current))
       current = []

@@ -16,17 +16,17 @@
  *   `unavailable` so the dispatcher fails over (LinOTP returns false for all of them after connecting).
  */
 import { randomInt } from 'node:crypto'
-import { maskPhone } from '../phone/mask.js'
-import { guardedLookup } from './destinations.js'
-import { LOCAL } from './resources.js'
-import { parseSmppConfig, type SmppOptions } from './smpp-config.js'
-import { encodeSms, type EncodedSms } from './smpp-encoding.js'
-import { describeStatus, SmppStatus, type SmppPdu } from './smpp-lib.js'
-import { isDeliveryReceipt, parseReceipt, ReceiptMap } from './smpp-receipts.js'
-import { SmppClient, SmppUnavailableError } from './smpp-session.js'
-import type { ProviderClass, SendResult, SmsMessage, SmsProvider } from './types.js'
+import { maskPhone } from '../../phone/mask.js'
+import { guardedLookup } from '../net/destinations.js'
+import { LOCAL } from '../resources.js'
+import { parseSmppConfig, type SmppOptions } from './config.js'
+import { encodeSms, type EncodedSms } from './encoding.js'
+import { describeStatus, SmppStatus, type SmppPdu } from './lib.js'
+import { isDeliveryReceipt, parseReceipt, ReceiptMap } from './receipts.js'
+import { SmppClient, SmppUnavailableError } from './session.js'
+import type { ProviderClass, SendResult, SmsMessage, SmsProvider } from '../types.js'
 
-export type { SmppOptions } from './smpp-config.js'
+export type { SmppOptions } from './config.js'
 
 /** Submit statuses that say "the SMSC is in trouble", not "this message is wrong": try elsewhere. */
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([SmppStatus.INVALID_BIND_STATUS, SmppStatus.SYSTEM_ERROR, SmppStatus.MESSAGE_QUEUE_FULL])

@@ -3,7 +3,7 @@
  * a receipt `deliver_sm` says. The receipt text quotes the start of the SMS (`text:...`), so only
  * its `id`, `stat` and `err` fields are ever read.
  */
-import type { SmppPdu } from './smpp-lib.js'
+import type { SmppPdu } from './lib.js'
 
 /** What was remembered for one submitted part. */
 export interface ReceiptTarget {

@@ -10,9 +10,9 @@
  * (host, port and SMPP status names only; never credentials, phone numbers or texts).
  */
 import type { LookupFunction } from 'node:net'
-import type { Logger } from '../logger.js'
-import { connectSmpp, createPdu, describeStatus, SmppStatus, type SmppPdu, type SmppSession } from './smpp-lib.js'
-import { RequestWindow, WindowClosedError } from './smpp-window.js'
+import type { Logger } from '../../logger.js'
+import { connectSmpp, createPdu, describeStatus, SmppStatus, type SmppPdu, type SmppSession } from './lib.js'
+import { RequestWindow, WindowClosedError } from './window.js'
 
 /** What the client needs to know about the SMSC. */
 export interface SmppClientOptions {
@@ -36,7 +36,7 @@ export interface SmppClientOptions {
   readonly reconnectMinMs?: number
   /** Longest reconnect delay. @default 60000 */
   readonly reconnectMaxMs?: number
-  /** Resolver for the SMSC's name; `destinations.ts` refuses addresses the policy does not allow. @default dns.lookup */
+  /** Resolver for the SMSC's name; `../net/destinations.ts` refuses addresses the policy does not allow. @default dns.lookup */
   readonly lookup?: LookupFunction
 }
 

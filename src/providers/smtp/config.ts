@@ -4,12 +4,12 @@
  */
 import { isIP, isIPv6 } from 'node:net'
 import { createSecureContext } from 'node:tls'
-import { ConfigError } from '../errors.js'
-import { configBool, configInt, configString, describeType, requireString } from './config-values.js'
-import { loadServerCertificate, type TlsTrust } from './http-config.js'
-import { readRegularFile } from './read-file.js'
-import { LOCAL, checkDestination, confinePath, type ResourceContext } from './resources.js'
-import { BODY_CONTROL_CHARS, CONTROL_CHARS, parseSingleMailbox, type Mailbox, type MailTemplates } from './smtp-message.js'
+import { ConfigError } from '../../errors.js'
+import { configBool, configInt, configString, describeType, requireString } from '../config-values.js'
+import { loadServerCertificate, type TlsTrust } from '../net/http-config.js'
+import { readRegularFile } from '../read-file.js'
+import { LOCAL, checkDestination, confinePath, type ResourceContext } from '../resources.js'
+import { BODY_CONTROL_CHARS, CONTROL_CHARS, parseSingleMailbox, type Mailbox, type MailTemplates } from './message.js'
 
 /** How the connection is secured. */
 export type SmtpSecurity = 'none' | 'starttls' | 'tls'
@@ -64,7 +64,7 @@ export function parseSmtpConfig(config: Record<string, unknown>, warn: (message:
   const templates = parseTemplates(config, warn)
   const auth = parseAuth(config, warn, security)
   // After the syntax checks, before any file is read. A name is judged again on every address it
-  // resolves to when a connection is opened (smtp-socket.ts).
+  // resolves to when a connection is opened (`socket.ts`).
   checkDestination(resources, 'mailserver', server.host)
   const trust = loadServerCertificate(config.SERVER_CERTIFICATE, 'SERVER_CERTIFICATE', resources)
   const clientCert = loadClientCertificate(config, resources)

@@ -3,8 +3,8 @@
  * reply code and the enhanced status code only: error messages and server replies are never
  * copied, because mail servers echo the recipient address (which holds the phone number).
  */
-import type { SendResult } from './types.js'
-import { NETWORK_ERROR_TEXT } from './net-errors.js'
+import type { SendResult } from '../types.js'
+import { NETWORK_ERROR_TEXT } from '../net/errors.js'
 
 type Failure = Exclude<SendResult, { status: 'sent' }>
 
@@ -63,7 +63,7 @@ export function classifySmtpError(err: unknown): Failure {
   const enhanced = typeof e.response === 'string' ? /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b/.exec(e.response)?.[1] : undefined
   const smtp = reply === undefined ? '' : ` (SMTP ${reply}${enhanced === undefined ? '' : ` ${enhanced}`})`
 
-  // A destination the policy refuses (smtp-socket.ts): our own text, naming host and address only.
+  // A destination the policy refuses (`socket.ts`): our own text, naming host and address only.
   if (code === 'ERR_OTP_RESOURCE_NOT_ALLOWED' && err instanceof Error) return unavailable(err.message)
   if (code === 'ETIMEDOUT') {
     const type = typeof e.timeoutType === 'string' ? e.timeoutType : ''

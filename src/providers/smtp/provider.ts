@@ -17,18 +17,18 @@ import type { ConnectionOptions } from 'node:tls'
 import { createTransport } from 'nodemailer'
 import SMTPConnection from 'nodemailer/lib/smtp-connection'
 import type { SMTPPoolOptions } from 'nodemailer/lib/smtp-pool'
-import { maskPhone } from '../phone/mask.js'
-import { LOCAL } from './resources.js'
-import { parseSmtpConfig, type SmtpOptions } from './smtp-config.js'
-import { classifySmtpError } from './smtp-errors.js'
-import { openSmtpSocket } from './smtp-socket.js'
-import { composeMail } from './smtp-message.js'
-import { SendSlots } from './smtp-slots.js'
-import type { ProviderClass, SendResult, SmsProvider } from './types.js'
+import { maskPhone } from '../../phone/mask.js'
+import { LOCAL } from '../resources.js'
+import { parseSmtpConfig, type SmtpOptions } from './config.js'
+import { classifySmtpError } from './errors.js'
+import { openSmtpSocket } from './socket.js'
+import { composeMail } from './message.js'
+import { SendSlots } from './slots.js'
+import type { ProviderClass, SendResult, SmsProvider } from '../types.js'
 
-export { parseMailserver, type SmtpOptions, type SmtpSecurity } from './smtp-config.js'
-export { classifySmtpError } from './smtp-errors.js'
-export { composeMail, substituteTags } from './smtp-message.js'
+export { parseMailserver, type SmtpOptions, type SmtpSecurity } from './config.js'
+export { classifySmtpError } from './errors.js'
+export { composeMail, substituteTags } from './message.js'
 
 /** Open connections per provider, and sends in progress at once (the rest wait their turn). */
 const MAX_CONNECTIONS = 5
@@ -70,7 +70,7 @@ export const SmtpSmsProviderClass: ProviderClass<SmtpOptions> = {
     const log = ctx.logger.child({ class: 'SmtpSMSProvider' })
     const server = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`
     const auth = options.auth === undefined ? undefined : { user: options.auth.user, pass: options.auth.pass }
-    // Every connection is opened through the guarded lookup (smtp-socket.ts); the pool's connect
+    // Every connection is opened through the guarded lookup (`socket.ts`); the pool's connect
     // deadline runs from when it asked for the socket.
     const guard = ctx.resources ?? LOCAL
     const poolOptions: SMTPPoolOptions & { pool: true } = {

@@ -1,6 +1,6 @@
 /**
  * The TCP connection to the mail server, opened by us rather than by nodemailer, so the mail
- * server's name goes through the guarded lookup like every other destination (`destinations.ts`):
+ * server's name goes through the guarded lookup like every other destination (`../net/destinations.ts`):
  * every address it resolves to is judged at connect time (DNS rebinding included), and the address
  * actually connected to is checked once more. nodemailer takes the open socket through its pool's
  * `getSocket` hook, or as `connection` for a single SMTPConnection, and does everything after the
@@ -8,7 +8,7 @@
  * DNS cache are not used.
  */
 import { connect, type Socket } from 'node:net'
-import { checkSocket, destinationError, guardedLookup, type DestinationContext } from './destinations.js'
+import { checkSocket, destinationError, guardedLookup, type DestinationContext } from '../net/destinations.js'
 
 /**
  * Connects to `host:port` through the guarded lookup. Rejects with the socket's error
