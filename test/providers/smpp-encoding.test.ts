@@ -11,7 +11,7 @@ import {
   MAX_PARTS,
   UCS2_PART,
   UCS2_SINGLE,
-} from '../src/providers/smpp/encoding.js'
+} from '../../src/providers/smpp/encoding.js'
 
 /** Removes the 6-octet UDH of a concatenated part, checking it on the way. */
 function payload(part: Buffer, ref: number, total: number, seq: number): Buffer {
