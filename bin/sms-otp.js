@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when built, else the TypeScript source through tsx.
+// In a checkout (src/ present) runs the TypeScript source through tsx, so a dist/ left by
+// `prepare` can never run stale code; in the installed package (dist/ only) the compiled CLI.
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-const built = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url))
-if (existsSync(built)) await import(built)
-else {
+const source = new URL('../src/cli/main.ts', import.meta.url)
+if (existsSync(fileURLToPath(source))) {
   await import('tsx/esm')
-  await import(new URL('../src/cli/main.ts', import.meta.url).href)
-}
+  await import(source.href)
+} else await import(new URL('../dist/src/cli/main.js', import.meta.url).href)

@@ -4,7 +4,9 @@
  * Bodies are read by hand rather than with body-parser so every hostile input gets a precise
  * answer: oversized bodies (413), invalid UTF-8 (raw or percent-encoded), malformed JSON,
  * objects or lists where a value belongs (JSON numbers and booleans are taken as their text),
- * a parameter given twice, over-long fields.
+ * a parameter given twice, over-long fields, a body that is neither a form nor JSON (415).
+ * Host apps often run `express.json()` / `express.urlencoded()` first; their `req.body` then
+ * stands in for the consumed stream and passes the same checks.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { isIP } from 'node:net'
@@ -44,6 +46,10 @@ export function parseParams(): RequestHandler {
   }
 }
 
+/** Body media types the routers read. A body without `Content-Type` is read as a form (LinOTP clients). */
+const FORM_TYPE = 'application/x-www-form-urlencoded'
+const JSON_TYPE = 'application/json'
+
 async function readParams(req: Request): Promise<Params> {
   const out: Record<string, string> = {}
   const add = (key: string, value: unknown): void => {
@@ -59,11 +65,20 @@ async function readParams(req: Request): Promise<Params> {
   const url = req.originalUrl
   const q = url.indexOf('?')
   if (q >= 0) for (const [k, v] of decodeForm(url.slice(q + 1))) add(k, v)
-  const body = await readBody(req)
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+  const earlier = parsedEarlier(req)
+  if (earlier !== undefined && !Buffer.isBuffer(earlier)) {
+    if (Object.keys(earlier).length > 0) {
+      supported(type)
+      for (const [k, v] of Object.entries(earlier)) add(k, v)
+    }
+    return Object.freeze(out)
+  }
+  const body = earlier ?? (await readBody(req))
   if (body.length > 0) {
+    supported(type)
     const text = decodeUtf8(body, 'request body')
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
-    if (type === 'application/json') {
+    if (type === JSON_TYPE) {
       let parsed: unknown
       try {
         parsed = JSON.parse(text)
@@ -77,6 +92,34 @@ async function readParams(req: Request): Promise<Params> {
     }
   }
   return Object.freeze(out)
+}
+
+/**
+ * What an earlier body parser left when it consumed the stream: its object (express.json(),
+ * express.urlencoded()), its bytes (express.raw(), express.text()), or `undefined` when the stream
+ * is still ours to read. Reading a consumed stream would yield nothing and silently drop every
+ * body parameter, so a consumed stream without a usable `req.body` is an error.
+ */
+function parsedEarlier(req: Request): Record<string, unknown> | Buffer | undefined {
+  if (!req.readableEnded) return undefined
+  // Whatever a host middleware put there: narrowed below, never trusted as typed.
+  const body: unknown = (req as { body?: unknown }).body
+  if (Buffer.isBuffer(body) || typeof body === 'string') {
+    const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8')
+    if (bytes.length > MAX_BODY_BYTES) throw tooLarge() // the host parser's limit may be larger
+    return bytes
+  }
+  if (Array.isArray(body)) throw new ParameterError('JSON body must be an object')
+  if (typeof body === 'object' && body !== null) return body as Record<string, unknown>
+  const declared = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
+  if (declared) throw new Error('the request body was consumed by an earlier middleware that left no req.body: mount the sms-otp routers before it')
+  return undefined
+}
+
+/** Refuses a body the routers do not read (415): a silent `false` would hide the client's mistake. */
+function supported(type: string): void {
+  if (type === '' || type === FORM_TYPE || type === JSON_TYPE) return
+  throw new OtpError('ERR_OTP_UNSUPPORTED_MEDIA_TYPE', `content type '${type.slice(0, 60)}' is not supported: send ${FORM_TYPE} or ${JSON_TYPE}`, { status: 415 })
 }
 
 async function readBody(req: Request): Promise<Buffer> {

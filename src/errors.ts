@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   ERR_OTP_KEY_MISMATCH: 'the master key does not belong to this data (missing, replaced or wrong key)',
   ERR_OTP_TIMEOUT: 'an operation did not finish within its deadline',
   ERR_OTP_METHOD_NOT_ALLOWED: 'the HTTP method is not allowed for this request',
+  ERR_OTP_UNSUPPORTED_MEDIA_TYPE: 'the request body has a content type the routers do not read',
+  ERR_OTP_DIRECTORY: 'the user directory (LDAP server, users file) cannot be reached or refused the service credentials',
   ERR_OTP_NOT_IMPLEMENTED: 'the feature arrives in a later release',
 } as const
 
