@@ -55,4 +55,13 @@ export default tseslint.config(
       }],
     },
   },
+  {
+    // sms-otp/passport: the app brings passport and Express; the strategy only names their types.
+    files: ['strategies/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ['express', 'passport', 'express-session'].map((name) => ({ name, allowTypeImports: true, message: 'strategies/ imports frameworks as types only (import type): the app brings its own' })),
+      }],
+    },
+  },
 )

@@ -34,3 +34,5 @@ export type { ChallengeRecord, ChallengeStore, SettingsStore, Store, TokenRecord
 export type { AuditRecord, CheckRequest, CheckResult } from './validate/types.js'
 export type { TriggerRequest, VerifyRequest } from './validate/second-factor.js'
 export type { ChallengeReply } from './tokens/trigger.js'
+export { DirectoryError, createRealms, fileResolver, functionResolver, ldapResolver } from './users/index.js'
+export type { FileResolverOptions, FoundUser, FunctionResolverOptions, LdapResolverOptions, RealmsOptions, User, UserAttributes, UserResolver, Users } from './users/index.js'

@@ -29,6 +29,7 @@ import { ensureDecoy } from './validate/decoy.js'
 import { checkS, checkT, simplecheck, smspin } from './validate/endpoints.js'
 import { trigger, verify, type TriggerRequest, type VerifyRequest } from './validate/second-factor.js'
 import type { AuditFacts, AuditRecord, CheckRequest } from './validate/types.js'
+import { createRealms, type RealmsOptions } from './users/realms.js'
 
 /** Options of {@link createSmsOtp}. */
 export interface SmsOtpOptions {
@@ -55,6 +56,12 @@ export interface SmsOtpOptions {
    * @example { allowPaths: ['/var/lib/sms-otp/outbox'], allowHosts: ['sms.example.net', '10.1.2.0/24'] }
    */
   readonly resources?: ResourceOptions
+  /**
+   * User directories: realm name → resolvers asked in order (see docs/users.md). Used by
+   * `otppin=password`, auto-enrolment and `resolver:` policy forms. @default no realms
+   * @example { realms: { corp: [ldapResolver({ … }), fileResolver({ name: 'local', path: './users.json' })] }, defaultRealm: 'corp' }
+   */
+  readonly users?: RealmsOptions
 }
 
 /** The registry with every provider class this build ships: LinOTP's five and FileSMSProvider. */
@@ -85,6 +92,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
     // A random key with a persistent store would make every seed unreadable after a restart.
     throw invalidOption('secrets', 'required with a store: new Secrets(await loadMasterKey(file))')
   }
+  const users = createRealms(options.users ?? { realms: {} })
   const store = options.store ?? createMemoryStore()
   const secrets = options.secrets ?? Secrets.ephemeral()
   const clock = options.clock ?? systemClock
@@ -197,6 +205,9 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
       list: () => settings.realms,
     },
 
+    /** The user directories (realms of resolvers): `find(login, realm?)`, `checkPassword(login, password, realm?)`. */
+    users,
+
     /** Writes one record to the audit sink; the admin router records every admin call here. */
     audit: (record: AuditRecord): void => auditSink(record),
 
@@ -206,6 +217,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
     /** Closes providers and the store. */
     async close(): Promise<void> {
       await settings.close().catch((err: unknown) => logger.warn({ err: describeError(err) }, 'closing providers failed'))
+      await users.close().catch((err: unknown) => logger.warn({ err: describeError(err) }, 'closing user resolvers failed'))
       await store.close()
     },
   }

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test'
 import type * as Core from '../src/index.js'
 import type * as Middleware from '../middleware/index.js'
 import type * as Sidecar from '../src/sidecar/index.js'
+import type * as Passport from '../strategies/index.js'
 
 /** Every type export, by name: removing or renaming one fails the type check. */
 export type PublicTypes = [
@@ -17,16 +18,19 @@ export type PublicTypes = [
   Core.ProviderRecord, Core.SendResult, Core.SmsMessage, Core.SmsProvider, Core.ProviderOrigin, Core.ResourceContext,
   Core.ResourceOptions, Core.PolicyQuery, Core.PolicyRecord, Core.MemoryStoreOptions, Core.SqliteStoreOptions,
   Core.ChallengeRecord, Core.ChallengeStore, Core.SettingsStore, Core.Store, Core.TokenRecord, Core.TokenStore, Core.HashLib,
+  Core.User, Core.UserAttributes, Core.UserResolver, Core.Users, Core.RealmsOptions, Core.FileResolverOptions,
+  Core.FunctionResolverOptions, Core.FoundUser, Core.LdapResolverOptions,
   Core.AuditRecord, Core.CheckRequest, Core.CheckResult, Core.TriggerRequest, Core.VerifyRequest, Core.ChallengeReply,
   Middleware.ValidateOptions, Middleware.AdminOptions, Middleware.ThrottleOptions,
   Sidecar.SidecarOptions, Sidecar.ServeOptions, Sidecar.RunningSidecar, Sidecar.SidecarConfig,
+  Passport.SmsOtpStrategyOptions, Passport.SmsOtpChallenge, Passport.SmsOtpFailure, Passport.SecondFactorUser,
 ]
 
 const RUNTIME: Record<string, { path: string; names: string[] }> = {
   'sms-otp': {
     path: '../src/index.js',
     names: [
-      'ConfigError', 'DeviceSmsProviderClass', 'ERROR_CODES', 'FileSmsProviderClass', 'HttpSmsProviderClass', 'KNOWN_CLASSES',
+      'ConfigError', 'DeviceSmsProviderClass', 'DirectoryError', 'createRealms', 'fileResolver', 'functionResolver', 'ldapResolver', 'ERROR_CODES', 'FileSmsProviderClass', 'HttpSmsProviderClass', 'KNOWN_CLASSES',
       'ManualClock', 'OtpError', 'ParameterError', 'PolicyEngine', 'ProviderRegistry', 'ProviderUnavailableError',
       'RestSmsProviderClass', 'Secrets', 'SmppSmsProviderClass', 'SmtpSmsProviderClass', 'canonicalClassName',
       'createMemoryStore', 'createSmsOtp', 'createSqliteStore', 'defaultRegistry', 'hotp', 'isOtpError', 'loadMasterKey',
@@ -41,6 +45,10 @@ const RUNTIME: Record<string, { path: string; names: string[] }> = {
   'sms-otp/sidecar': {
     path: '../src/sidecar/index.js',
     names: ['applyConfig', 'createSidecar', 'parseConfig', 'readConfigFile', 'serve'],
+  },
+  'sms-otp/passport': {
+    path: '../strategies/index.js',
+    names: ['SmsOtpStrategy'],
   },
 }
 
@@ -57,7 +65,7 @@ describe('public exports', () => {
     const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, { default: string }> }
     assert.deepEqual(
       Object.fromEntries(Object.entries(pkg.exports).map(([k, v]) => [k, v.default])),
-      { '.': './dist/src/index.js', './middleware': './dist/middleware/index.js', './sidecar': './dist/src/sidecar/index.js' },
+      { '.': './dist/src/index.js', './middleware': './dist/middleware/index.js', './sidecar': './dist/src/sidecar/index.js', './passport': './dist/strategies/index.js' },
     )
   })
 })
