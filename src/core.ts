@@ -5,6 +5,7 @@ import type { Logger } from './logger.js'
 import type { Failover } from './providers/failover.js'
 import type { Settings } from './settings/index.js'
 import type { Store } from './stores/types.js'
+import type { Users } from './users/realms.js'
 
 export interface Core {
   readonly store: Store
@@ -13,4 +14,6 @@ export interface Core {
   readonly clock: Clock
   readonly failover: Failover
   readonly logger: Logger
+  /** User directories (realms of resolvers): `otppin=password` checks the directory password here. */
+  readonly users: Users
 }

@@ -97,7 +97,7 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
   const secrets = options.secrets ?? Secrets.ephemeral()
   const clock = options.clock ?? systemClock
   const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger, resourcePolicy(options.resources))
-  const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff), logger }
+  const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff), logger, users }
   const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: record }, 'audit'))
   await store.open()
   // The key must belong to the data before anything is read or written (ERR_OTP_KEY_MISMATCH).

@@ -478,14 +478,14 @@ describe('§1.5 otppin policy modes', () => {
     assert.equal((await check(h, { user: 'alice', pass: '9999' + aliceOtp(1) })).body.result.value, true)
   })
 
-  test('password: false with the reason in the audit, no SMS', async () => {
+  test('password without a user directory for the realm: the token PIN is no password, false, no SMS (see otppin-password.test.ts)', async () => {
     await enrolAlice(h)
     await policy(h, 'pin', 'otppin=password')
     const r = await check(h, { user: 'alice', pass: ALICE_PIN })
     assert.deepEqual(r.body.result, { status: true, value: false })
     assert.equal('detail' in r.body, false)
     assert.equal((await h.sms()).length, 0)
-    assert.equal(auditOf(h, 'validate/check').at(-1)?.reason, 'otppin=password needs a user resolver, which this release does not have')
+    assert.equal(auditOf(h, 'validate/check').at(-1)?.reason, 'LSSM0001: wrong otp pin')
   })
 
   test('conflicting otppin policies → false, "multiple pin policies found"', async () => {

@@ -53,7 +53,7 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
     audit.serial = tokens.map((t) => t.serial).join(',')
     if (req.pass === undefined && !options.triggerWithoutPin) return fail("Missing parameter: 'pass'")
     const mode: PinMode = options.otpOnly ? 'only_otp' : core.settings.policies.otppin(query)
-    if (mode === 'password' && req.pass !== undefined) return fail('otppin=password needs a user resolver, which this release does not have')
+    const pinOk = pinChecker(core, mode, who)
 
     const verdicts: Verdict[] = []
     for (const token of tokens) {
@@ -69,11 +69,15 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
       // either way, and a burst of requests that finds it briefly at maxfail must not wedge it.
       const failcount = await core.store.tokens.reserveAttempt(token.serial)
       if (failcount === undefined) verdicts.push({ kind: 'locked', token })
-      else verdicts.push(await classify(core, token, req, mode, failcount))
+      else verdicts.push(await classify(core, token, req, mode, failcount, pinOk))
     }
     // No token was compared (unknown user, no token, none active, all locked): do the work a
     // wrong PIN costs anyway, so the answer's timing does not tell which case this was.
-    if (req.pass !== undefined && !verdicts.some((v) => v.kind !== 'locked')) await spendDecoy(core, req.pass, req.transactionId, mode)
+    if (req.pass !== undefined && !verdicts.some((v) => v.kind !== 'locked')) {
+      await spendDecoy(core, req.pass, req.transactionId, mode)
+      // Under otppin=password a wrong password costs the directory's checks: so does no token.
+      if (mode === 'password') await decoyPasswordChecks(core, req, pinOk)
+    }
     if (tokens.length === 0) return fail(who.login === '' && options.tokens === undefined ? 'no user given' : 'user has no token')
     if (verdicts.length === 0) return fail('no active token')
     return await conclude(core, req, query, verdicts, audit)
@@ -82,12 +86,39 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
   }
 }
 
-async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode: PinMode, failcount: number): Promise<Verdict> {
+/** Is `pin` the right PIN for `token`? Under `otppin=password`, the user's directory password. */
+type PinCheck = (pin: string, token: TokenRecord | undefined) => Promise<boolean>
+
+/**
+ * The PIN check of one request. `password` asks the user's directory (once per candidate string:
+ * `classify` tries the PIN part and the whole pass, for each token); a directory failure throws
+ * `ERR_OTP_DIRECTORY`, which `check` answers as an internal error, never as a wrong PIN.
+ */
+function pinChecker(core: Core, mode: PinMode, who: { login: string; realm: string | null }): PinCheck {
+  if (mode !== 'password') return async (pin, token) => token !== undefined && pinMatches(pin, token, mode, core.secrets)
+  const asked = new Map<string, Promise<boolean>>()
+  return (pin) => {
+    let answer = asked.get(pin)
+    if (answer === undefined) asked.set(pin, (answer = core.users.checkPassword(who.login, pin, who.realm ?? undefined)))
+    return answer
+  }
+}
+
+/** The directory checks a wrong password would cost (the PIN part, then the whole pass). */
+async function decoyPasswordChecks(core: Core, req: CheckRequest, pinOk: PinCheck): Promise<void> {
+  const pass = req.pass ?? ''
+  const otplen = core.settings.config.int('DefaultOtpLen')
+  const part = pass.length < otplen ? pass : core.settings.config.bool('PrependPin') ? pass.slice(0, pass.length - otplen) : pass.slice(otplen)
+  await pinOk(part, undefined).catch(() => false)
+  if (req.transactionId === undefined) await pinOk(pass, undefined).catch(() => false)
+}
+
+async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode: PinMode, failcount: number, pinCheck: PinCheck): Promise<Verdict> {
   const pass = req.pass as string
   const invalid = (reason: string): Verdict => ({ kind: 'invalid', token, reason, failcount })
   const prependPin = core.settings.config.bool('PrependPin')
   const split = splitPass(pass, token, mode, prependPin)
-  const pinOk = pinMatches(split.pin, token, mode, core.secrets)
+  const pinOk = await pinCheck(split.pin, token)
   if (req.transactionId !== undefined) {
     // A response by transaction id: PIN+OTP or the OTP alone.
     const otp = pinOk ? split.otp : pass
@@ -104,7 +135,7 @@ async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode:
     // counts a failure: OTP guessing would be unlimited. While a challenge is open it is a wrong answer.
     return invalid('wrong otp')
   }
-  if (pinMatches(pass, token, mode, core.secrets)) return { kind: 'trigger', token, reserved: true }
+  if (await pinCheck(pass, token)) return { kind: 'trigger', token, reserved: true }
   return invalid(pinOk ? 'wrong otp' : 'wrong otp pin')
 }
 
