@@ -21,3 +21,15 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
 }
+
+/**
+ * A send that gave up because the gateway did not answer in time. Two timers guard a reply (the
+ * transport's overall read deadline and undici's headers timeout, both set from the provider's
+ * timeout); which one fires first depends on scheduling, so either reason is the right outcome.
+ */
+export function assertReadTimeout(result: unknown): void {
+  assert.deepEqual(Object.keys(result as object).sort(), ['reason', 'status'])
+  const r = result as { status: string; reason: string }
+  assert.equal(r.status, 'unavailable')
+  assert.match(r.reason, /^no reply within the (read )?timeout \((ETIMEDOUT|UND_ERR_HEADERS_TIMEOUT)\)$/)
+}
