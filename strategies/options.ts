@@ -4,7 +4,7 @@
  */
 import type * as express from 'express'
 import { invalidOption } from '../src/errors.js'
-import { handleHome, sessionHome, type PendingHome } from '../src/login/pending.js'
+import { handleHome, loginOf, sessionHome, type PendingHome } from '../src/login/pending.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 
 /** Who answers the second factor: the engine's login and realm. */
@@ -136,16 +136,10 @@ export function resolveOptions(options: SmsOtpStrategyOptions): Resolved {
     ttlMs: ttlSeconds * 1000,
     maxAttempts,
     fields: Object.freeze(fields),
-    userOf: options.userOf ?? defaultUserOf,
+    userOf: options.userOf ?? loginOf,
     toUser: options.toUser ?? ((who: SecondFactorUser) => ({ username: who.user, realm: who.realm ?? null })),
     client: options.client ?? ((req: express.Request) => req.ip),
   })
-}
-
-function defaultUserOf(reqUser: unknown): string | undefined {
-  if (typeof reqUser === 'string') return reqUser
-  if (typeof reqUser === 'object' && reqUser !== null && typeof (reqUser as { username?: unknown }).username === 'string') return (reqUser as { username: string }).username
-  return undefined
 }
 
 /** Longest accepted form value, in characters. */

@@ -21,7 +21,7 @@ export type PublicTypes = [
   Core.User, Core.UserAttributes, Core.UserResolver, Core.Users, Core.RealmsOptions, Core.FileResolverOptions,
   Core.FunctionResolverOptions, Core.FoundUser, Core.LdapResolverOptions,
   Core.AuditRecord, Core.CheckRequest, Core.CheckResult, Core.TriggerRequest, Core.VerifyRequest, Core.ChallengeReply,
-  Middleware.ValidateOptions, Middleware.AdminOptions, Middleware.ThrottleOptions,
+  Middleware.ValidateOptions, Middleware.AdminOptions, Middleware.ThrottleOptions, Middleware.GateOptions, Middleware.GateChallenge, Middleware.SecondFactorGate,
   Sidecar.SidecarOptions, Sidecar.ServeOptions, Sidecar.RunningSidecar, Sidecar.SidecarConfig,
   Passport.SmsOtpStrategyOptions, Passport.SmsOtpChallenge, Passport.SmsOtpFailure, Passport.SecondFactorUser,
 ]
@@ -40,7 +40,7 @@ const RUNTIME: Record<string, { path: string; names: string[] }> = {
   },
   'sms-otp/middleware': {
     path: '../middleware/index.js',
-    names: ['FIELD_LIMITS', 'FailureThrottle', 'MAX_BODY_BYTES', 'adminRouter', 'clientOf', 'envelope', 'errorEnvelope', 'errorHandler', 'parseParams', 'validateRouter'],
+    names: ['FIELD_LIMITS', 'FailureThrottle', 'MAX_BODY_BYTES', 'adminRouter', 'clientOf', 'envelope', 'errorEnvelope', 'errorHandler', 'parseParams', 'requireSecondFactor', 'validateRouter'],
   },
   'sms-otp/sidecar': {
     path: '../src/sidecar/index.js',

@@ -163,3 +163,13 @@ function isPending(v: unknown): v is Pending {
   return typeof p.user === 'string' && (typeof p.realm === 'string' || p.realm === null) && typeof p.transactionId === 'string'
     && typeof p.expiresAt === 'number' && typeof p.resendAt === 'number' && typeof p.attempts === 'number'
 }
+
+/**
+ * The login of a first factor's user object: a string, or the `username` of an object (what
+ * passport-local and most apps put into `req.user`). Undefined when there is none.
+ */
+export function loginOf(reqUser: unknown): string | undefined {
+  if (typeof reqUser === 'string') return reqUser
+  if (typeof reqUser === 'object' && reqUser !== null && typeof (reqUser as { username?: unknown }).username === 'string') return (reqUser as { username: string }).username
+  return undefined
+}

@@ -1,0 +1,237 @@
+/**
+ * `requireSecondFactor()`: the SMS second factor for Express 5 apps that already have a first
+ * factor (`req.user`, or the host's `getUser(req)`), on the session home. It runs the same pending
+ * state machine as the Passport strategy (src/login/pending.ts), so the two faces cannot drift:
+ * the guard opens a pending challenge (one SMS, reused while valid), `verify` answers it and marks
+ * the session, `resend` asks for a new SMS after the cooldown. Express is imported as types only.
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { OtpError, invalidOption } from '../src/errors.js'
+import { afterWrong, begin, judge, secondsUntilResend, sessionHome, type Pending, type PendingHome } from '../src/login/pending.js'
+import type { SmsOtp } from '../src/sms-otp.js'
+import { readFields, type SecondFactorUser } from '../strategies/options.js'
+import { resolveGateOptions, safeReturnPath, type GateOptions, type ResolvedGate } from './second-factor-options.js'
+
+export type { GateOptions } from './second-factor-options.js'
+
+/** What the guard and `resend` answer a JSON client (inside `{ challenge }`). */
+export interface GateChallenge {
+  readonly transactionId: string
+  /** The engine's prompt (`SMS_CHALLENGE_PROMPT`). */
+  readonly message: string
+  /** Seconds until `resend` sends a new SMS. */
+  readonly resendInSeconds: number
+}
+
+/** The guard, with the two POST handlers the OTP page posts to. */
+export interface SecondFactorGate extends RequestHandler {
+  /** POST: `otp` (+ optional `transactionId`). Right → session marked and regenerated. */
+  readonly verify: RequestHandler
+  /** POST: a new SMS for the open challenge once the cooldown is over. */
+  readonly resend: RequestHandler
+}
+
+/** Session keys besides the pending record. */
+interface Marker { readonly user: string; readonly realm: string | null }
+type Sess = Record<string, unknown> & { regenerate?: (cb: (err?: unknown) => void) => void; save?: (cb: (err?: unknown) => void) => void }
+
+const WRONG = 'Invalid credentials'
+
+/**
+ * Builds the gate.
+ * @throws TypeError `ERR_OTP_INVALID_OPTION` naming the bad option
+ * @example
+ * const gate = requireSecondFactor(otp, { otpPath: '/otp' })
+ * app.post('/otp', express.urlencoded({ extended: false }), gate.verify)
+ * app.post('/otp/resend', gate.resend)
+ * app.get('/profile', gate, (req, res) => res.send('hello'))
+ */
+export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFactorGate {
+  const o = resolveGateOptions(otp, options)
+  const home = sessionHome(o.sessionKey)
+
+  const guard = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const session = sessionOf(req)
+    // Mounted app-wide, the gate must let the OTP page and its POSTs (verify, resend) through.
+    if (isOtpPath(o, req.originalUrl)) return next()
+    const who = userOf(o, req)
+    if (!who) {
+      res.status(401).json({ message: 'First factor required' })
+      return
+    }
+    if (isVerifiedFor(session[o.markerKey], who)) return next()
+    const now = otp.core.clock.now()
+    const pending = home.peek({ session })
+    const challenge = pending !== undefined && sameUser(pending, who) && judge(pending, now, undefined, o.maxAttempts) === 'ok'
+      ? reuse(o, pending, now)
+      : await open(o, home, session, who, req, pending)
+    if (challenge instanceof Error) return next(challenge)
+    if (wantsJson(req)) {
+      res.status(401).json({ challenge })
+      return
+    }
+    // Only a same-origin path is remembered: the redirect after `verify` cannot leave the app.
+    const back = safeReturnPath(req.originalUrl)
+    if (back !== undefined && req.method === 'GET') session[o.returnKey] = back
+    res.redirect(303, o.otpPath)
+  }
+
+  const verify = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const session = sessionOf(req)
+    if (req.body === undefined) {
+      return next(new OtpError('ERR_OTP_INVALID_PARAMETER', 'requireSecondFactor: req.body is undefined; mount express.urlencoded() or express.json() before gate.verify', { status: 500 }))
+    }
+    const fields = readFields(req.body, [o.fields.otp, o.fields.transactionId])
+    const otpValue = fields?.[o.fields.otp]
+    const who = userOf(o, req)
+    // Taken before the engine is asked: a concurrent second answer finds nothing.
+    const pending = home.take({ session })
+    if (!fields || otpValue === undefined || !who || !pending || !sameUser(pending, who)) {
+      // Nothing was asked of the engine: a pending record that is not this user's stays dropped.
+      return refuse(o, req, res)
+    }
+    const now = otp.core.clock.now()
+    const verdict = judge(pending, now, fields[o.fields.transactionId], o.maxAttempts)
+    const putBack = (p: Pending | undefined) => {
+      if (p) home.put({ session }, p)
+    }
+    if (verdict === 'expired' || verdict === 'exhausted') return refuse(o, req, res)
+    if (verdict === 'mismatch') {
+      putBack(afterWrong(pending, o.maxAttempts))
+      return refuse(o, req, res)
+    }
+    const result = await otp.verify({ user: pending.user, realm: pending.realm ?? undefined, transactionId: pending.transactionId, otp: otpValue, client: o.client(req) })
+    if (result.internalError) {
+      // Not the user's mistake: the challenge stays answerable once the store is back.
+      putBack(pending)
+      return next(unavailable('ERR_OTP_STORE', 'the OTP could not be checked (store failure; the audit has the reason)'))
+    }
+    if (!result.value) {
+      putBack(afterWrong(pending, o.maxAttempts))
+      return refuse(o, req, res)
+    }
+    const back = typeof session[o.returnKey] === 'string' ? safeReturnPath(session[o.returnKey] as string) : undefined
+    // A new session id after the second factor: an id planted or seen before login is worthless.
+    await regenerate(req, o)
+    const fresh = sessionOf(req)
+    fresh[o.markerKey] = { user: pending.user, realm: pending.realm } satisfies Marker
+    await saveSession(fresh)
+    if (wantsJson(req)) {
+      res.json({ ok: true })
+      return
+    }
+    res.redirect(303, back ?? o.successPath)
+  }
+
+  const resend = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const session = sessionOf(req)
+    const who = userOf(o, req)
+    const pending = home.peek({ session })
+    const now = otp.core.clock.now()
+    if (!who || !pending || !sameUser(pending, who) || pending.expiresAt <= now) return refuse(o, req, res)
+    // Inside the cooldown nothing is asked of the engine: the same challenge with the time left.
+    const challenge = secondsUntilResend(pending, now) > 0 ? reuse(o, pending, now) : await open(o, home, session, who, req, pending)
+    if (challenge instanceof Error) return next(challenge)
+    if (wantsJson(req)) {
+      res.json({ challenge })
+      return
+    }
+    res.redirect(303, o.otpPath)
+  }
+
+  const wrap = (fn: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler => (req, res, next) => {
+    // A missing session middleware (sessionOf throws) and every other throw goes to `next`.
+    fn(req, res, next).catch((err: unknown) => next(err instanceof Error ? err : new Error(String(err))))
+  }
+  return Object.assign(wrap(guard), { verify: wrap(verify), resend: wrap(resend) })
+}
+
+/** The request's session; a missing session middleware is the app's setup mistake, said at once. */
+function sessionOf(req: Request): Sess {
+  const s = (req as unknown as { session?: unknown }).session
+  if (typeof s !== 'object' || s === null) {
+    throw invalidOption('session', 'requireSecondFactor needs a session middleware (express-session) mounted before it: req.session is undefined')
+  }
+  return s as Sess
+}
+
+function userOf(o: ResolvedGate, req: Request): SecondFactorUser | undefined {
+  const mapped = o.getUser(req)
+  if (mapped === undefined || mapped === '') return undefined
+  return typeof mapped === 'string' ? { user: mapped, realm: o.realm } : { user: mapped.user, realm: mapped.realm ?? o.realm }
+}
+
+function sameUser(p: { user: string; realm: string | null }, who: SecondFactorUser): boolean {
+  return p.user === who.user && p.realm === (who.realm ?? null)
+}
+
+/** The marker counts only for the user it was earned by. */
+function isVerifiedFor(v: unknown, who: SecondFactorUser): boolean {
+  if (typeof v !== 'object' || v === null) return false
+  const m = v as Record<string, unknown>
+  return typeof m.user === 'string' && (typeof m.realm === 'string' || m.realm === null) && sameUser(m as unknown as Marker, who)
+}
+
+/**
+ * The OTP page or a plain path below it (`/otp/resend`). Below it only letters, digits, `-` and
+ * `_` segments count: `/otp/../secret` (or `%2e%2e`, a backslash) would otherwise pass the gate and reach
+ * a path-resolving handler behind it (express.static) as `/secret`.
+ */
+function isOtpPath(o: ResolvedGate, url: string): boolean {
+  const path = url.split('?')[0] ?? ''
+  if (path === o.otpPathname) return true
+  const prefix = o.otpPathname.endsWith('/') ? o.otpPathname : `${o.otpPathname}/`
+  return path.startsWith(prefix) && /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*\/?$/.test(path.slice(prefix.length))
+}
+
+function wantsJson(req: Request): boolean {
+  return req.accepts(['html', 'json']) === 'json'
+}
+
+function reuse(o: ResolvedGate, pending: Pending, now: number): GateChallenge {
+  return { transactionId: pending.transactionId, message: o.otp.core.settings.config.string('SMS_CHALLENGE_PROMPT'), resendInSeconds: secondsUntilResend(pending, now) }
+}
+
+/** Asks the engine for an SMS and stores the pending record (the engine's blocking time applies). */
+async function open(o: ResolvedGate, home: PendingHome, session: Sess, who: SecondFactorUser, req: Request, prev: Pending | undefined): Promise<GateChallenge | Error> {
+  const result = await o.otp.trigger({ user: who.user, realm: who.realm, client: o.client(req) })
+  if (result.internalError) return unavailable('ERR_OTP_PROVIDER_UNAVAILABLE', 'no SMS could be sent (provider or store failure; the audit has the reason)')
+  const reply = result.challenge
+  // No token for this user: the gate cannot be passed; the app decides what to show.
+  if (!reply) return new OtpError('ERR_OTP_TOKEN_NOT_FOUND', 'requireSecondFactor: no SMS token answers for this user', { status: 403 })
+  const now = o.otp.core.clock.now()
+  const resendMs = o.otp.core.settings.config.int('SMSBlockingTimeout') * 1000
+  const pending = begin(prev, { user: who.user, realm: who.realm ?? null, transactionId: reply.transactionid, now, ttlMs: o.ttlMs, resendMs })
+  home.put({ session }, pending)
+  return { transactionId: reply.transactionid, message: reply.message, resendInSeconds: secondsUntilResend(pending, now) }
+}
+
+/** A wrong or unusable answer: the same words whatever was wrong. */
+function refuse(o: ResolvedGate, req: Request, res: Response): void {
+  if (wantsJson(req)) {
+    res.status(401).json({ message: WRONG })
+    return
+  }
+  res.redirect(303, `${o.otpPath}${o.otpPath.includes('?') ? '&' : '?'}error=1`)
+}
+
+/** `req.session.regenerate`, carrying the app's login data (passport's `passport` and the rest) over. */
+async function regenerate(req: Request, o: ResolvedGate): Promise<void> {
+  const old = sessionOf(req)
+  if (typeof old.regenerate !== 'function') throw invalidOption('session', 'req.session.regenerate is missing: use express-session')
+  const keep: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(old)) {
+    if (k !== 'cookie' && k !== o.sessionKey && k !== o.returnKey && k !== o.markerKey && typeof v !== 'function') keep[k] = v
+  }
+  await new Promise<void>((ok, fail) => old.regenerate?.((err) => (err ? fail(err instanceof Error ? err : new Error(String(err))) : ok())))
+  Object.assign(sessionOf(req), keep)
+}
+
+async function saveSession(s: Sess): Promise<void> {
+  if (typeof s.save !== 'function') return
+  await new Promise<void>((ok, fail) => s.save?.((err) => (err ? fail(err instanceof Error ? err : new Error(String(err))) : ok())))
+}
+
+function unavailable(code: 'ERR_OTP_STORE' | 'ERR_OTP_PROVIDER_UNAVAILABLE', message: string): OtpError {
+  return new OtpError(code, `requireSecondFactor: ${message}`, { status: 503 })
+}
