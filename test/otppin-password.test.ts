@@ -49,7 +49,7 @@ describe('otppin=password', () => {
     assert.equal((await h.sms()).length, 0)
   })
 
-  it('a directory that cannot answer is an internal error (audited with its cause), and sends nothing', async () => {
+  it('a directory that cannot answer is an internal error (audited with its cause), sends nothing and counts no attempt', async () => {
     h = await startHarness({
       users: { realms: { example: [functionResolver({ name: 'down', find: async () => { throw new Error('connect ECONNREFUSED') }, checkPassword: async () => { throw new Error('connect ECONNREFUSED') } })] } },
     })
@@ -59,5 +59,6 @@ describe('otppin=password', () => {
     assert.equal(r.body.result.value, false)
     assert.equal((await h.sms()).length, 0)
     assert.match(auditOf(h, 'validate/check').at(-1)?.reason ?? '', /resolver 'down': the host's user lookup failed/)
+    assert.equal(await failcount(h, 'LSSM0001'), 0, 'an outage uses up no attempt')
   })
 })

@@ -164,6 +164,21 @@ describe('threat: user enumeration by response cost', () => {
     assert.equal(knownCost['secrets.verifyPin'], undefined)
   })
 
+  it('a transaction is looked up once per request, however many tokens answer it (check, check_t, verify)', async () => {
+    const meter = costMeter()
+    const h = await start({ store: meter.store, secrets: meter.secrets })
+    await enrolAlice(h)
+    await enrolAlice(h, { serial: 'LSSM0002', otpkey: '3132333435363738393031323334353637383931' })
+    const id = (await check(h, { user: 'alice', pass: ALICE_PIN })).body.detail.transactionid as string
+    meter.take()
+    await check(h, { user: 'alice', transactionid: id, pass: '000000' })
+    assert.equal(meter.take()['challenges.findOpen'], 1, 'check')
+    await h.post('/validate/check_t', { transactionid: id, pass: '000000' })
+    assert.equal(meter.take()['challenges.findOpen'], 1, 'check_t')
+    await h.otp.verify({ user: 'alice', transactionId: id, otp: '000000' })
+    assert.equal(meter.take()['challenges.findOpen'], 1, 'verify')
+  })
+
   it('without detail_on_fail, wrong PIN, wrong OTP and unknown user answer byte for byte alike', async () => {
     const h = await start()
     await enrolAlice(h)

@@ -12,14 +12,9 @@ export type VerifyOutcome =
   | { readonly ok: true; readonly counter: number; readonly challenge: ChallengeRecord }
   | { readonly ok: false; readonly reason: string }
 
-/**
- * Open challenges of `token` an answer may refer to: those of `transactionId` when given, else all.
- */
-export async function openChallenges(core: Core, token: TokenRecord, transactionId: string | undefined): Promise<ChallengeRecord[]> {
-  const now = core.clock.now()
-  if (transactionId === undefined) return core.store.challenges.listOpen(token.serial, now)
-  const found = await core.store.challenges.findOpen(transactionId, now)
-  return found.filter((c) => c.serial === token.serial)
+/** Open challenges of `token` (an answer without a transaction id may refer to any of them). */
+export function openChallenges(core: Core, token: TokenRecord): Promise<ChallengeRecord[]> {
+  return core.store.challenges.listOpen(token.serial, core.clock.now())
 }
 
 /** Finds the challenge whose OTP equals `otp` (constant-time compare), within the window. */

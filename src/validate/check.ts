@@ -8,7 +8,7 @@
 import type { Core } from '../core.js'
 import { describeError } from '../errors.js'
 import type { PolicyQuery } from '../policy/index.js'
-import type { TokenRecord } from '../stores/types.js'
+import type { ChallengeRecord, TokenRecord } from '../stores/types.js'
 import { pinMatches, splitPass, type PinMode } from '../tokens/pin.js'
 import { triggerSms, type TriggerOutcome } from '../tokens/trigger.js'
 import { acceptOtp, openChallenges } from '../tokens/verify.js'
@@ -21,9 +21,12 @@ import { resolveUser } from './user.js'
 export interface CheckOptions {
   /**
    * Candidate tokens chosen by the caller (check_s, check_t), or a lookup run inside the check so
-   * a store failure is answered and audited like any other (verify); otherwise the user's tokens.
+   * a store failure is answered and audited like any other (verify: it receives the request's
+   * transaction lookup, which runs once per request); otherwise the user's tokens.
    */
-  readonly tokens?: readonly TokenRecord[] | (() => Promise<readonly TokenRecord[]>)
+  readonly tokens?: readonly TokenRecord[] | ((transaction: TransactionLookup) => Promise<readonly TokenRecord[]>)
+  /** The open challenges of `req.transactionId`, when the caller has looked them up already (check_t). */
+  readonly found?: readonly ChallengeRecord[]
   /**
    * A missing `pass` triggers without a PIN check (check_s with `trigger_sms`, or the library's
    * `trigger()` after the host checked the first factor).
@@ -48,8 +51,9 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
   const query = policyQuery(core, who, req)
   const audit: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
   const fail = (reason: string): CheckResult => ({ value: false, audit: { ...audit, reason }, ...failDetail(core, query, reason) })
+  const transaction = transactionLookup(core, req.transactionId, options.found)
   try {
-    const tokens = typeof options.tokens === 'function' ? await options.tokens() : (options.tokens ?? (await candidateTokens(core, who.login, who.realm, req.serial)))
+    const tokens = typeof options.tokens === 'function' ? await options.tokens(transaction) : (options.tokens ?? (await candidateTokens(core, who.login, who.realm, req.serial)))
     audit.serial = tokens.map((t) => t.serial).join(',')
     if (req.pass === undefined && !options.triggerWithoutPin) return fail("Missing parameter: 'pass'")
     const mode: PinMode = options.otpOnly ? 'only_otp' : core.settings.policies.otppin(query)
@@ -68,13 +72,23 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
       // A locked token is not counted again (LinOTP does): it stays locked until an admin reset
       // either way, and a burst of requests that finds it briefly at maxfail must not wedge it.
       const failcount = await core.store.tokens.reserveAttempt(token.serial)
-      if (failcount === undefined) verdicts.push({ kind: 'locked', token })
-      else verdicts.push(await classify(core, token, req, mode, failcount, pinOk))
+      if (failcount === undefined) {
+        verdicts.push({ kind: 'locked', token })
+        continue
+      }
+      try {
+        verdicts.push(await classify(core, token, req, mode, failcount, pinOk, transaction))
+      } catch (err) {
+        // Nothing was judged (the directory or the store failed): an outage must not use up
+        // the user's attempts. Then answered as an internal error below.
+        await core.store.tokens.releaseAttempt(token.serial).catch(() => undefined)
+        throw err
+      }
     }
     // No token was compared (unknown user, no token, none active, all locked): do the work a
     // wrong PIN costs anyway, so the answer's timing does not tell which case this was.
     if (req.pass !== undefined && !verdicts.some((v) => v.kind !== 'locked')) {
-      await spendDecoy(core, req.pass, req.transactionId, mode)
+      await spendDecoy(core, req.pass, req.transactionId === undefined ? undefined : transaction, mode)
       // Under otppin=password a wrong password costs the directory's checks: so does no token.
       if (mode === 'password') await decoyPasswordChecks(core, req, pinOk)
     }
@@ -113,7 +127,15 @@ async function decoyPasswordChecks(core: Core, req: CheckRequest, pinOk: PinChec
   if (req.transactionId === undefined) await pinOk(pass, undefined).catch(() => false)
 }
 
-async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode: PinMode, failcount: number, pinCheck: PinCheck): Promise<Verdict> {
+/** The open challenges of the request's transaction id, looked up at most once per request. */
+export type TransactionLookup = () => Promise<readonly ChallengeRecord[]>
+
+function transactionLookup(core: Core, transactionId: string | undefined, found: readonly ChallengeRecord[] | undefined): TransactionLookup {
+  let open: Promise<readonly ChallengeRecord[]> | undefined = found && Promise.resolve(found)
+  return () => (open ??= transactionId === undefined ? Promise.resolve([]) : core.store.challenges.findOpen(transactionId, core.clock.now()))
+}
+
+async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode: PinMode, failcount: number, pinCheck: PinCheck, transaction: TransactionLookup): Promise<Verdict> {
   const pass = req.pass as string
   const invalid = (reason: string): Verdict => ({ kind: 'invalid', token, reason, failcount })
   const prependPin = core.settings.config.bool('PrependPin')
@@ -122,15 +144,15 @@ async function classify(core: Core, token: TokenRecord, req: CheckRequest, mode:
   if (req.transactionId !== undefined) {
     // A response by transaction id: PIN+OTP or the OTP alone.
     const otp = pinOk ? split.otp : pass
-    const outcome = await acceptOtp(core, token, otp, await openChallenges(core, token, req.transactionId))
+    const outcome = await acceptOtp(core, token, otp, (await transaction()).filter((c) => c.serial === token.serial))
     return outcome.ok ? { kind: 'success', token, pinLength: pinOk ? split.pin.length : 0 } : invalid(outcome.reason)
   }
   if (pinOk && split.otp !== '') {
-    const outcome = await acceptOtp(core, token, split.otp, await openChallenges(core, token, undefined))
+    const outcome = await acceptOtp(core, token, split.otp, await openChallenges(core, token))
     if (outcome.ok) return { kind: 'success', token, pinLength: split.pin.length }
     if (outcome.reason === 'otp already used (counter moved)') return invalid(outcome.reason)
   }
-  if (mode === 'ignore_pin' && split.otp !== '' && (await openChallenges(core, token, undefined)).length > 0) {
+  if (mode === 'ignore_pin' && split.otp !== '' && (await openChallenges(core, token)).length > 0) {
     // LinOTP would treat this as a new challenge request, which (inside the blocking time) never
     // counts a failure: OTP guessing would be unlimited. While a challenge is open it is a wrong answer.
     return invalid('wrong otp')

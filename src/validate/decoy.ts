@@ -57,21 +57,20 @@ export async function ensureDecoy(core: Pick<Core, 'store' | 'secrets' | 'clock'
  * lookup of an answer by transaction id, and the PIN comparisons `classify` makes for a token whose PIN is wrong. Never throws: a missing decoy
  * (never ensured, or deleted from the database) only costs the equality of timings, not the answer.
  */
-export async function spendDecoy(core: Core, pass: string | undefined, transactionId: string | undefined, mode: PinMode): Promise<void> {
+export async function spendDecoy(core: Core, pass: string | undefined, transaction: (() => Promise<unknown>) | undefined, mode: PinMode): Promise<void> {
   const token = known.get(core.store)
   if (!token) return
   await core.store.tokens.reserveAttempt(DECOY_SERIAL).catch(() => undefined)
-  const now = core.clock.now()
-  // An answer by transaction id looks its challenges up.
-  if (transactionId !== undefined) await core.store.challenges.findOpen(transactionId, now).catch(() => undefined)
+  // An answer by transaction id looks its challenges up (once per request: the check's own lookup).
+  if (transaction !== undefined) await transaction().catch(() => undefined)
   if (mode !== 'token_pin') {
     // No PIN hash is compared: the whole pass is an OTP for the token's open challenges.
-    if (transactionId === undefined) await core.store.challenges.listOpen(DECOY_SERIAL, now).catch(() => undefined)
+    if (transaction === undefined) await core.store.challenges.listOpen(DECOY_SERIAL, core.clock.now()).catch(() => undefined)
     return
   }
   const given = pass ?? ''
   const split = splitPass(given, token, mode, core.settings.config.bool('PrependPin'))
   pinMatches(split.pin, token, mode, core.secrets)
   // Without a transaction id, `classify` also tries the whole pass as a PIN.
-  if (transactionId === undefined) pinMatches(given, token, mode, core.secrets)
+  if (transaction === undefined) pinMatches(given, token, mode, core.secrets)
 }

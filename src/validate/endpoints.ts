@@ -4,7 +4,7 @@
  */
 import type { Core } from '../core.js'
 import { describeError } from '../errors.js'
-import type { TokenRecord } from '../stores/types.js'
+import type { ChallengeRecord, TokenRecord } from '../stores/types.js'
 import { check } from './check.js'
 import { isDecoy, spendDecoy } from './decoy.js'
 import type { AuditFacts, CheckRequest, CheckResult } from './types.js'
@@ -48,8 +48,9 @@ export async function checkT(core: Core, pass: string, transactionId: string, cl
   const audit: AuditFacts = { user: '', realm: '', serial: '', action: 'rejected', reason: '' }
   const failed = (reason: string, detail: Record<string, unknown>): CheckTResult => ({ value: { value: false, failcount: 0 }, detail, audit: { ...audit, reason } })
   let tokens: TokenRecord[]
+  let challenges: ChallengeRecord[]
   try {
-    const challenges = await core.store.challenges.findOpen(transactionId, core.clock.now())
+    challenges = await core.store.challenges.findOpen(transactionId, core.clock.now())
     // LinOTP's failure text names the id; the audit does not (transaction ids stay out of info logs).
     if (challenges.length === 0) return failed('no open challenge for this transaction id', { value: false, failure: `No challenge for transaction '${transactionId}' found` })
     const found = await Promise.all([...new Set(challenges.map((c) => c.serial))].map((serial) => core.store.tokens.get(serial)))
@@ -58,7 +59,7 @@ export async function checkT(core: Core, pass: string, transactionId: string, cl
     return failed(describeError(err), { value: false })
   }
   const owner = tokens[0]
-  const result = await check(core, { user: owner?.user ?? undefined, realm: owner?.realm ?? undefined, pass, transactionId, client }, { tokens })
+  const result = await check(core, { user: owner?.user ?? undefined, realm: owner?.realm ?? undefined, pass, transactionId, client }, { tokens, found: challenges })
   const value = { value: result.value, failcount: result.evaluated?.failcount ?? 0 }
   return { value, detail: { ...value, token_type: 'sms', ...(result.evaluated ? { serial: result.evaluated.serial } : {}) }, audit: result.audit }
 }
@@ -85,7 +86,8 @@ export async function checkS(core: Core, req: CheckRequest): Promise<CheckSResul
     if (token === undefined) {
       const reason = candidates.length > 1 ? 'More than one token found!' : 'No token found!'
       if (req.pass === undefined) return missingPass(reason)
-      await spendDecoy(core, req.pass, req.transactionId, 'token_pin')
+      const id = req.transactionId
+      await spendDecoy(core, req.pass, id === undefined ? undefined : () => core.store.challenges.findOpen(id, core.clock.now()), 'token_pin')
       return { status: true, value: false, audit: { ...audit, reason } }
     }
     const realm = token.realm ?? core.settings.defaultRealm

@@ -6,7 +6,7 @@
  */
 import type { Core } from '../core.js'
 import type { TokenRecord } from '../stores/types.js'
-import { check } from './check.js'
+import { check, type TransactionLookup } from './check.js'
 import type { CheckResult } from './types.js'
 import { resolveUser } from './user.js'
 
@@ -41,8 +41,8 @@ export function trigger(core: Core, req: TriggerRequest): Promise<CheckResult> {
 /** Checks the OTP for an open transaction of this user; tokens of other users never answer it. */
 export async function verify(core: Core, req: VerifyRequest): Promise<CheckResult> {
   const who = resolveUser(core.settings, req.user, req.realm)
-  const tokens = async (): Promise<TokenRecord[]> => {
-    const challenges = await core.store.challenges.findOpen(req.transactionId, core.clock.now())
+  const tokens = async (transaction: TransactionLookup): Promise<TokenRecord[]> => {
+    const challenges = await transaction()
     const found = await Promise.all([...new Set(challenges.map((c) => c.serial))].map((serial) => core.store.tokens.get(serial)))
     return found.filter((t): t is TokenRecord => t !== undefined && t.user === who.login && t.realm === who.realm)
   }
