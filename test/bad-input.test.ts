@@ -182,6 +182,8 @@ describe('sidecar config file', () => {
 
   const files: Array<[string, string, RegExp]> = [
     ['not JSON', '{"providers": [', /not valid JSON/],
+    ['JSON that breaks next to a secret, without echoing it', '{"tokens": [{"serial": "T1", "pin": 4711secret}]}', /not valid JSON at line 1 column 41: Expected ',' or '}' after property value$/],
+    ['JSON with a stray token next to a secret, without echoing it', '{"pin": secret4711}', /not valid JSON: unexpected character$/],
     ['an unknown top-level key', '{"provders": []}', /Unrecognized key/],
     ['single-quoted provider config', JSON.stringify({ providers: [{ name: 'gw', class: 'HttpSMSProvider', config: "{'URL':'http://x/'}" }] }), /use double quotes/],
     ['an unknown class', JSON.stringify({ providers: [{ name: 'gw', class: 'PigeonSMSProvider', config: {} }] }), /Unknown provider class/],

@@ -90,7 +90,7 @@ describe('file resolver', () => {
       ['users', `alice:${aliceHash}\nbob\n`, /line 2: expected login:hash/],
       ['users', `# x\nalice:${aliceHash}:+49:a@b:A:extra\n`, /line 2: expected login:hash/],
       ['users', `alice:alice-password\n`, /line 1: the password of 'alice' is not a bcrypt .* plaintext passwords are refused/],
-      ['users.json', `[\n {"login": "alice", "password": "${aliceHash}"},\n {"login": "bob" "password": 1}\n]`, /line 3: not valid JSON/],
+      ['users.json', `[\n {"login": "alice", "password": "${aliceHash}"},\n {"login": "bob" "password": 1}\n]`, /line 3 column \d+: not valid JSON: /],
       ['users.json', JSON.stringify([{ login: 'alice', password: 'secret' }]), /entry 1: .*plaintext passwords are refused/],
       ['users.json', JSON.stringify([{ login: 'alice', password: aliceHash, mobile: 49151 }]), /entry 1: attribute 'mobile' must be a string/],
       ['users.json', JSON.stringify({ alice: aliceHash }), /expected a JSON array/],

@@ -61,21 +61,29 @@ function stripTrailingCommas(text: string): string {
 }
 
 function explain(text: string, err: unknown): ConfigError {
-  // Never quote the config back: it holds gateway credentials. Node 20 embeds a snippet of the
-  // input in some messages ("Unexpected token ', "..." is not valid JSON"); keep only the kind.
-  const message = err instanceof Error ? err.message : String(err)
-  const pos = /position (\d+)/.exec(message)
-  const at = pos ? Number(pos[1]) : -1
-  const where = at >= 0 ? lineColumn(text, at) : ''
+  // Never quote the config back: it holds gateway credentials.
+  const { where, kind } = jsonSyntax(text, err)
   if (hasSingleQuoteOutsideStrings(text)) {
     return new ConfigError(`invalid provider configuration${where}: use double quotes, not single quotes, around JSON names and strings`)
   }
+  return new ConfigError(`invalid provider configuration${where}: ${kind}`)
+}
+
+/**
+ * What went wrong in a JSON text, without quoting it: Node 20 embeds a snippet of the input in
+ * some messages ("Unexpected token ', "..." is not valid JSON"), and the text may hold gateway
+ * credentials, PINs or password hashes. `where` is ` at line L, column C` when the parser says.
+ */
+export function jsonSyntax(text: string, err: unknown): { where: string; kind: string } {
+  const message = err instanceof Error ? err.message : String(err)
+  const pos = /position (\d+)/.exec(message)
+  const where = pos ? lineColumn(text, Number(pos[1])) : ''
   const kind = /^Unexpected end/.test(message)
     ? 'unexpected end of input (a missing } or "?)'
     : /^Unexpected token/.test(message)
       ? 'unexpected character'
       : message.replace(/ in JSON at position \d+.*$/s, '').replace(/,? ".*$/s, '').slice(0, 80)
-  return new ConfigError(`invalid provider configuration${where}: ${kind}`)
+  return { where, kind }
 }
 
 /** True when a `'` stands outside a double-quoted string, i.e. where JSON expects `"`. */

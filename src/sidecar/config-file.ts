@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { ConfigError, isOtpError } from '../errors.js'
+import { jsonSyntax } from '../providers/parse-json.js'
 import { PolicyEngine, parsePolicy } from '../policy/index.js'
 import { checkProviderRecord } from '../providers/loader.js'
 import { resourcePolicy, type ResourceOptions } from '../providers/resources.js'
@@ -69,7 +70,10 @@ export async function readConfigFile(path: string, resources?: ResourceOptions):
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new ConfigError(`${path}: not valid JSON: ${(err as Error).message}`)
+    // Not the parser's message alone: V8 quotes the text around the error, which may be a PIN or a
+    // gateway password. The position says where.
+    const { where, kind } = jsonSyntax(text, err)
+    throw new ConfigError(`${path}: not valid JSON${where}: ${kind}`)
   }
   return parseConfig(json, path, resources)
 }

@@ -7,6 +7,7 @@ import { stat, readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { z } from 'zod'
 import { ConfigError, invalidOption } from '../errors.js'
+import { jsonSyntax } from '../providers/parse-json.js'
 import { dummyHashLike, hashKind, verifyHash } from './crypt.js'
 import { resolverName } from './function.js'
 import { DirectoryError, MAX_LOGIN, MAX_PASSWORD, type User, type UserResolver } from './types.js'
@@ -67,9 +68,9 @@ export function parseUsersFile(text: string, format: 'json' | 'passwd', path: st
   try {
     data = JSON.parse(text)
   } catch (err) {
-    const pos = /position (\d+)/.exec((err as Error).message)?.[1]
-    const line = pos === undefined ? '' : ` line ${text.slice(0, Number(pos)).split('\n').length}`
-    throw new ConfigError(`users file ${path}${line}: not valid JSON (${(err as Error).message})`)
+    // Not the parser's text: V8 quotes the text around the error, which may be a hash or a number.
+    const { where, kind } = jsonSyntax(text, err)
+    throw new ConfigError(`users file ${path}${where}: not valid JSON: ${kind}`)
   }
   if (!Array.isArray(data)) throw new ConfigError(`users file ${path}: expected a JSON array of users`)
   data.forEach((item: unknown, i) => {
