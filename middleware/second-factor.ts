@@ -21,6 +21,8 @@ export interface GateChallenge {
   readonly message: string
   /** Seconds until `resend` sends a new SMS. */
   readonly resendInSeconds: number
+  /** Where the SMS went, masked (`+49151****5678`); absent when several tokens were challenged. */
+  readonly maskedPhone?: string
 }
 
 /** The guard, with the two POST handlers the OTP page posts to. */
@@ -189,21 +191,29 @@ function wantsJson(req: Request): boolean {
 }
 
 function reuse(o: ResolvedGate, pending: Pending, now: number): GateChallenge {
-  return { transactionId: pending.transactionId, message: o.otp.core.settings.config.string('SMS_CHALLENGE_PROMPT'), resendInSeconds: secondsUntilResend(pending, now) }
+  return challengeOf(o.otp.core.settings.config.string('SMS_CHALLENGE_PROMPT'), pending, now, pending.maskedPhone)
+}
+
+function challengeOf(message: string, pending: Pending, now: number, maskedPhone: string | undefined): GateChallenge {
+  return { transactionId: pending.transactionId, message, ...(maskedPhone === undefined ? {} : { maskedPhone }), resendInSeconds: secondsUntilResend(pending, now) }
 }
 
 /** Asks the engine for an SMS and stores the pending record (the engine's blocking time applies). */
 async function open(o: ResolvedGate, home: PendingHome, session: Sess, who: SecondFactorUser, req: Request, prev: Pending | undefined): Promise<GateChallenge | Error> {
-  const result = await o.otp.trigger({ user: who.user, realm: who.realm, client: o.client(req) })
-  if (result.internalError) return unavailable('ERR_OTP_PROVIDER_UNAVAILABLE', 'no SMS could be sent (provider or store failure; the audit has the reason)')
-  const reply = result.challenge
+  const result = await o.otp.trigger({ user: who.user, realm: who.realm, client: o.client(req), phone: who.phone })
+  if (result.internalError) {
+    const code = result.error?.code === 'ERR_OTP_DIRECTORY' || result.error?.code === 'ERR_OTP_STORE' ? result.error.code : 'ERR_OTP_PROVIDER_UNAVAILABLE'
+    return unavailable(code, 'no SMS could be sent (provider, directory or store failure; the audit has the reason)')
+  }
+  // Auto-enrolment found no usable number: the user passed the first factor, so they may know.
+  if (result.error) return new OtpError(result.error.code, `requireSecondFactor: ${result.error.message}`, { status: 403 })
+  const sms = result.sms
   // No token for this user: the gate cannot be passed; the app decides what to show.
-  if (!reply) return new OtpError('ERR_OTP_TOKEN_NOT_FOUND', 'requireSecondFactor: no SMS token answers for this user', { status: 403 })
+  if (!sms) return new OtpError('ERR_OTP_TOKEN_NOT_FOUND', 'requireSecondFactor: no SMS token answers for this user', { status: 403 })
   const now = o.otp.core.clock.now()
-  const resendMs = o.otp.core.settings.config.int('SMSBlockingTimeout') * 1000
-  const pending = begin(prev, { user: who.user, realm: who.realm ?? null, transactionId: reply.transactionid, now, ttlMs: o.ttlMs, resendMs })
+  const pending = begin(prev, { user: who.user, realm: who.realm ?? null, transactionId: sms.transactionId, now, ttlMs: o.ttlMs, resendMs: sms.resendInSeconds * 1000, maskedPhone: sms.maskedPhone })
   home.put({ session }, pending)
-  return { transactionId: reply.transactionid, message: reply.message, resendInSeconds: secondsUntilResend(pending, now) }
+  return challengeOf(sms.message, pending, now, sms.maskedPhone)
 }
 
 /** A wrong or unusable answer: the same words whatever was wrong. */
@@ -232,6 +242,6 @@ async function saveSession(s: Sess): Promise<void> {
   await new Promise<void>((ok, fail) => s.save?.((err) => (err ? fail(err instanceof Error ? err : new Error(String(err))) : ok())))
 }
 
-function unavailable(code: 'ERR_OTP_STORE' | 'ERR_OTP_PROVIDER_UNAVAILABLE', message: string): OtpError {
+function unavailable(code: 'ERR_OTP_STORE' | 'ERR_OTP_PROVIDER_UNAVAILABLE' | 'ERR_OTP_DIRECTORY', message: string): OtpError {
   return new OtpError(code, `requireSecondFactor: ${message}`, { status: 503 })
 }

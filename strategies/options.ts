@@ -11,6 +11,11 @@ import type { SmsOtp } from '../src/sms-otp.js'
 export interface SecondFactorUser {
   readonly user: string
   readonly realm?: string | undefined
+  /**
+   * A phone the host vouches for (a verified OIDC `phone_number` claim), used only to auto-enrol
+   * a user without a token whose directory entry has no `mobile` (policy `autoenrollment`).
+   */
+  readonly phone?: string | undefined
 }
 
 /** Options of the Passport strategy. */

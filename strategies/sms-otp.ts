@@ -10,7 +10,6 @@
 import type * as express from 'express'
 import type passport from 'passport'
 import { OtpError, type OtpErrorCode } from '../src/errors.js'
-import { maskPhone } from '../src/phone/index.js'
 import { afterWrong, begin, judge, secondsUntilResend, type PendingCarrier } from '../src/login/pending.js'
 import type { CheckResult } from '../src/validate/types.js'
 import { readFields, resolveOptions, type Resolved, type SecondFactorUser, type SmsOtpStrategyOptions } from './options.js'
@@ -24,6 +23,8 @@ export interface SmsOtpChallenge {
   readonly maskedPhone?: string
   /** Seconds until a new SMS may be asked for. */
   readonly resendInSeconds: number
+  /** True when this login enrolled the user's SMS token (policy `autoenrollment`). */
+  readonly enrolled?: boolean
   /** Handle home only: send it back with the OTP (field `handle`). */
   readonly handle?: string
 }
@@ -31,6 +32,8 @@ export interface SmsOtpChallenge {
 /** The `info` of a failed step. */
 export interface SmsOtpFailure {
   readonly message: string
+  /** Set when the user may learn why: e.g. `ERR_OTP_INVALID_PHONE` (auto-enrolment found no usable number). */
+  readonly code?: OtpErrorCode
   readonly challenge?: SmsOtpChallenge
 }
 
@@ -82,7 +85,7 @@ export class SmsOtpStrategy implements passport.Strategy {
     if (o.firstFactor === 'external') {
       const who = this._external(req)
       if (!who) return this.fail({ message: 'First factor required' }, 401)
-      return this._challenge(carrier, who, await o.otp.trigger({ user: who.user, realm: who.realm, client: o.client(req) }))
+      return this._challenge(carrier, who, await o.otp.trigger({ user: who.user, realm: who.realm, client: o.client(req), phone: who.phone }))
     }
     if (fields[f.resend] !== undefined) {
       // Resend: the PIN was proven for the challenge this browser holds; inside the blocking time
@@ -106,27 +109,30 @@ export class SmsOtpStrategy implements passport.Strategy {
   }
 
   /** @internal A trigger's answer: remember the challenge and show it, or fail / error. */
-  async _challenge(this: Created, carrier: PendingCarrier, who: SecondFactorUser, result: CheckResult): Promise<void> {
+  _challenge(this: Created, carrier: PendingCarrier, who: SecondFactorUser, result: CheckResult): void {
     const o = this._o
-    if (result.internalError) return this.error(unavailable('ERR_OTP_PROVIDER_UNAVAILABLE', 'no SMS could be sent (provider or store failure; the audit has the reason)'))
-    const reply = result.challenge
-    if (!reply) return this.fail({ message: WRONG }, 401)
+    if (result.internalError) {
+      const code = result.error?.code === 'ERR_OTP_DIRECTORY' || result.error?.code === 'ERR_OTP_STORE' ? result.error.code : 'ERR_OTP_PROVIDER_UNAVAILABLE'
+      return this.error(unavailable(code, 'no SMS could be sent (provider, directory or store failure; the audit has the reason)'))
+    }
+    // The first factor held but no token can be made (auto-enrolment without a usable number).
+    if (result.error) return this.fail({ message: result.error.message, code: result.error.code } satisfies SmsOtpFailure, 403)
+    const sms = result.sms
+    if (!sms) return this.fail({ message: WRONG }, 401)
     const now = o.otp.core.clock.now()
-    const resendMs = o.otp.core.settings.config.int('SMSBlockingTimeout') * 1000
     const prev = o.home.take(carrier)
-    const pending = begin(prev, { user: who.user, realm: who.realm ?? null, transactionId: reply.transactionid, now, ttlMs: o.ttlMs, resendMs })
+    const pending = begin(prev, { user: who.user, realm: who.realm ?? null, transactionId: sms.transactionId, now, ttlMs: o.ttlMs, resendMs: sms.resendInSeconds * 1000, maskedPhone: sms.maskedPhone })
     const handle = o.home.put(carrier, pending, prev !== undefined ? carrier.handle : undefined)
     if (o.otpUrl !== undefined) return this.redirect(o.otpUrl, 303)
-    // Several tokens answer one id: no single phone to show.
-    const masked = result.detail?.challenges === undefined ? await maskedPhoneOf(o, reply.linotp_tokenserial) : undefined
     const challenge: SmsOtpChallenge = {
-      transactionId: reply.transactionid,
-      message: reply.message,
-      ...(masked === undefined ? {} : { maskedPhone: masked }),
+      transactionId: sms.transactionId,
+      message: sms.message,
+      ...(sms.maskedPhone === undefined ? {} : { maskedPhone: sms.maskedPhone }),
       resendInSeconds: secondsUntilResend(pending, now),
+      ...(sms.enrolled === undefined ? {} : { enrolled: true }),
       ...(handle === undefined ? {} : { handle }),
     }
-    return this.fail({ message: reply.message, challenge } satisfies SmsOtpFailure, 401)
+    return this.fail({ message: sms.message, challenge } satisfies SmsOtpFailure, 401)
   }
 
   /** @internal The OTP step: only the challenge this browser (session or handle) is answering. */
@@ -169,21 +175,10 @@ export class SmsOtpStrategy implements passport.Strategy {
     if (req.user === undefined || req.user === null) return undefined
     const mapped = this._o.userOf(req.user)
     if (mapped === undefined || mapped === '') return undefined
-    return typeof mapped === 'string' ? { user: mapped, realm: this._o.realm } : { user: mapped.user, realm: mapped.realm ?? this._o.realm }
+    return typeof mapped === 'string' ? { user: mapped, realm: this._o.realm } : { user: mapped.user, realm: mapped.realm ?? this._o.realm, phone: mapped.phone }
   }
 }
 
 function unavailable(code: OtpErrorCode, message: string): OtpError {
   return new OtpError(code, `sms-otp strategy: ${message}`, { status: 503 })
-}
-
-/**
- * The masked number of the token that was challenged.
- * TODO(engine): the challenge reply should carry it; until then one token lookup.
- */
-async function maskedPhoneOf(o: Resolved, serial: string): Promise<string | undefined> {
-  if (serial === '') return undefined
-  const [token] = await o.otp.tokens.show({ serial })
-  const phone = token?.['LinOtp.TokenInfo'].phone
-  return typeof phone === 'string' && phone !== '' ? maskPhone(phone) : undefined
 }

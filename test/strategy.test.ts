@@ -164,7 +164,8 @@ describe('SmsOtpStrategy, session home', () => {
     a.broken = true
     const down = await b.post('/login', { username: 'alice', password: '1234' })
     assert.equal(down.status, 500)
-    assert.equal(down.body.error, 'ERR_OTP_PROVIDER_UNAVAILABLE')
+    // The cause is named: the store, not the SMS gateway.
+    assert.equal(down.body.error, 'ERR_OTP_STORE')
     a.broken = false
     await b.post('/login', { username: 'alice', password: '1234' })
     const otp = await a.lastOtp()

@@ -24,6 +24,8 @@ export interface Pending {
   readonly resendAt: number
   /** Wrong answers given to this pending record. */
   readonly attempts: number
+  /** Where the SMS went, masked, for an OTP page shown again after a reload. */
+  readonly maskedPhone?: string
 }
 
 /** What a home reads a pending record from: the session, or the handle the client sent back. */
@@ -120,7 +122,7 @@ export function handleHome(options: HandleHomeOptions = {}): PendingHome {
  * already answering (inside the blocking time) keeps its attempts and resend time: asking again
  * must not buy fresh guesses.
  */
-export function begin(prev: Pending | undefined, next: { user: string; realm: string | null; transactionId: string; now: number; ttlMs: number; resendMs: number }): Pending {
+export function begin(prev: Pending | undefined, next: { user: string; realm: string | null; transactionId: string; now: number; ttlMs: number; resendMs: number; maskedPhone?: string | undefined }): Pending {
   const same = prev !== undefined && prev.user === next.user && prev.realm === next.realm && prev.transactionId === next.transactionId && prev.expiresAt > next.now
   return {
     user: next.user,
@@ -129,6 +131,7 @@ export function begin(prev: Pending | undefined, next: { user: string; realm: st
     expiresAt: same ? prev.expiresAt : next.now + next.ttlMs,
     resendAt: same ? prev.resendAt : next.now + next.resendMs,
     attempts: same ? prev.attempts : 0,
+    ...(next.maskedPhone === undefined ? {} : { maskedPhone: next.maskedPhone }),
   }
 }
 
@@ -162,6 +165,7 @@ function isPending(v: unknown): v is Pending {
   const p = v as Record<string, unknown>
   return typeof p.user === 'string' && (typeof p.realm === 'string' || p.realm === null) && typeof p.transactionId === 'string'
     && typeof p.expiresAt === 'number' && typeof p.resendAt === 'number' && typeof p.attempts === 'number'
+    && (p.maskedPhone === undefined || typeof p.maskedPhone === 'string')
 }
 
 /**

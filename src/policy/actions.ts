@@ -82,6 +82,13 @@ function typeString(policy: string, e: RawEntry): string {
     }
     return mode
   }
+  if (e.key === 'autoenrollment') {
+    // §1.10: lower-cased, split on whitespace, a subset of sms / email / `*`, in preference order.
+    const types = e.value.toLowerCase().split(/\s+/).filter((t) => t !== '')
+    const bad = types.filter((t) => t !== 'sms' && t !== 'email' && t !== '*')
+    if (types.length === 0 || bad.length > 0) throw fail(policy, `autoenrollment takes sms, email or *, got '${e.value}'`)
+    return types.join(' ')
+  }
   if (e.key === 'sms_provider' && splitProviderList(e.value).length === 0) {
     throw fail(policy, 'sms_provider names no provider')
   }

@@ -30,6 +30,19 @@ export interface PolicyQuery {
   client?: string | undefined
   /** Evaluation time for `time` conditions (server local time); defaults to `new Date()`. */
   now?: Date | undefined
+  /**
+   * The user as the directory knows it, for the `resolver:` and `#attr` user conditions (§4.6).
+   * Undefined when it was not looked up or no resolver knows the user: those conditions then
+   * do not match.
+   */
+  directory?: PolicyDirectoryUser | undefined
+}
+
+/** What a policy may ask about a user's directory entry. */
+export interface PolicyDirectoryUser {
+  /** Name of the resolver that knows the user. */
+  readonly resolver: string
+  readonly attributes: Readonly<Record<string, string | undefined>>
 }
 
 /** A typed action value. */
@@ -62,13 +75,16 @@ export const ACTIONS: Readonly<Record<PolicyScope, Readonly<Record<string, Actio
     enforce_smstext: 'bool',
     autosms: 'bool',
     trigger_sms: 'bool',
+    sms_dynamic_mobile_number: 'bool',
   },
   authorization: {
     detail_on_success: 'bool',
     detail_on_fail: 'bool',
   },
-  // No enrollment action is needed yet; the scope is accepted so such policies can be stored.
-  enrollment: {},
+  enrollment: {
+    // §1.10: token types a user without a token is enrolled with on first login (`sms`, `email`, `*`).
+    autoenrollment: 'str',
+  },
 }
 
 /** Scopes LinOTP has that arrive in later releases: named so the error can say "not yet". */

@@ -40,9 +40,10 @@ export interface ChallengeReply {
   linotp_tokendescription: string
 }
 
+/** What a trigger did; `createdAt` is when the answered challenge was made (for the resend time). */
 export type TriggerOutcome =
-  | { readonly kind: 'sent'; readonly reply: ChallengeReply; readonly provider: string }
-  | { readonly kind: 'blocked'; readonly reply: ChallengeReply }
+  | { readonly kind: 'sent'; readonly reply: ChallengeReply; readonly provider: string; readonly createdAt: number }
+  | { readonly kind: 'blocked'; readonly reply: ChallengeReply; readonly createdAt: number }
   | { readonly kind: 'failed'; readonly reason: string }
 
 const ALREADY_SUBMITTED = 'sms with otp already submitted'
@@ -79,7 +80,7 @@ export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerCon
       const now = clock.now()
       const open = await store.challenges.listOpen(current.serial, now)
       const recent = open.find((c) => now <= c.createdAt + blockMs)
-      if (recent) return { kind: 'blocked', reply: reply(current, recent.transactionId, ALREADY_SUBMITTED, 'challenge already submitted') }
+      if (recent) return { kind: 'blocked', reply: reply(current, recent.transactionId, ALREADY_SUBMITTED, 'challenge already submitted'), createdAt: recent.createdAt }
 
       const counter = current.counter + 1
       const challenge = await insertChallenge(core, {
@@ -157,7 +158,7 @@ async function deliver(
   core.logger.info({ serial: token.serial, phone: maskPhone(token.phone), provider: delivered.name }, 'sms sent')
   core.logger.debug({ serial: token.serial, transactionId: challenge.transactionId }, 'challenge created')
   const prompt = core.settings.config.string('SMS_CHALLENGE_PROMPT')
-  return { kind: 'sent', reply: reply(token, challenge.transactionId, prompt), provider: delivered.name }
+  return { kind: 'sent', reply: reply(token, challenge.transactionId, prompt), provider: delivered.name, createdAt: challenge.createdAt }
 }
 
 /** Provider list by policy, else the default provider (LinOTP §4.5). Unknown names throw. */

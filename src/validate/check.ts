@@ -6,13 +6,15 @@
  * reason goes to the audit.
  */
 import type { Core } from '../core.js'
-import { describeError } from '../errors.js'
+import { describeError, isOtpError } from '../errors.js'
+import { maskPhone } from '../phone/index.js'
 import type { PolicyQuery } from '../policy/index.js'
 import type { ChallengeRecord, TokenRecord } from '../stores/types.js'
 import { pinMatches, splitPass, type PinMode } from '../tokens/pin.js'
 import { triggerSms, type TriggerOutcome } from '../tokens/trigger.js'
 import { acceptOtp, openChallenges } from '../tokens/verify.js'
 import { subTransactionId, newTransactionId } from '../challenges/ids.js'
+import { autoEnroll, undoEnrolment } from './autoenroll.js'
 import { isDecoy, spendDecoy } from './decoy.js'
 import type { AuditFacts, CheckRequest, CheckResult } from './types.js'
 import { resolveUser } from './user.js'
@@ -34,6 +36,12 @@ export interface CheckOptions {
   readonly triggerWithoutPin?: boolean
   /** `pass` is the OTP alone, never PIN+OTP (the library's `verify()`): the otppin mode is not read. */
   readonly otpOnly?: boolean
+  /**
+   * A phone the host vouches for (an OIDC `phone_number` claim), for auto-enrolment when the
+   * directory has no `mobile`. Never taken from the wire: whoever knows a password could
+   * otherwise route the second factor to their own phone.
+   */
+  readonly enrollPhone?: string | undefined
 }
 
 type Verdict =
@@ -92,11 +100,22 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
       // Under otppin=password a wrong password costs the directory's checks: so does no token.
       if (mode === 'password') await decoyPasswordChecks(core, req, pinOk)
     }
+    if (tokens.length === 0 && options.tokens === undefined && req.serial === undefined && req.transactionId === undefined && who.login !== '') {
+      const enrolled = await autoEnroll(core, { login: who.login, realm: who.realm, password: req.pass, phone: options.enrollPhone }, query, audit, fail)
+      if (enrolled.kind === 'refused') return enrolled.result
+      if (enrolled.kind === 'enrolled') {
+        const result = await triggerAll(core, req, query, [enrolled.token], audit)
+        if (result.internalError && enrolled.created) await undoEnrolment(core, enrolled.token)
+        if (!result.sms) return result
+        return { ...result, sms: { ...result.sms, enrolled: enrolled.token.serial }, audit: { ...result.audit, action: `token auto-enrolled, ${result.audit.action}` } }
+      }
+    }
     if (tokens.length === 0) return fail(who.login === '' && options.tokens === undefined ? 'no user given' : 'user has no token')
     if (verdicts.length === 0) return fail('no active token')
     return await conclude(core, req, query, verdicts, audit)
   } catch (err) {
-    return { ...fail(describeError(err)), internalError: true }
+    const message = describeError(err)
+    return { ...fail(message), internalError: true, error: { code: isOtpError(err) ? err.code : 'ERR_OTP_STORE', message } }
   }
 }
 
@@ -213,16 +232,24 @@ async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tok
   }
   const ok = outcomes.filter((o): o is [TokenRecord, Exclude<TriggerOutcome, { kind: 'failed' }>] => o[1].kind !== 'failed')
   const reasons = outcomes.map(([t, o]) => `${t.serial}: ${o.kind === 'failed' ? o.reason : o.kind === 'sent' ? `sms sent via ${o.provider}` : 'challenge already submitted'}`).join('; ')
-  if (ok.length === 0) return { ...rejected(core, query, audit, reasons), internalError: true }
-  const action = ok.some(([, o]) => o.kind === 'sent') ? 'challenge triggered' : 'challenge blocked'
+  if (ok.length === 0) return { ...rejected(core, query, audit, reasons), internalError: true, error: { code: 'ERR_OTP_PROVIDER_UNAVAILABLE', message: reasons } }
+  const sent = ok.some(([, o]) => o.kind === 'sent')
+  const action = sent ? 'challenge triggered' : 'challenge blocked'
+  // The resend time follows the newest challenge: a new trigger sends only once all are past it.
+  const blockMs = core.settings.config.int('SMSBlockingTimeout') * 1000
+  const newest = Math.max(...ok.map(([, o]) => o.createdAt))
+  const resendInSeconds = Math.max(0, Math.ceil((newest + blockMs - core.clock.now()) / 1000))
+  const serials = ok.map(([t]) => t.serial)
   if (ok.length === 1) {
     const [token, outcome] = ok[0] as (typeof ok)[number]
-    return { value: false, detail: { ...outcome.reply }, challenge: outcome.reply, audit: { ...audit, serial: token.serial, action, reason: reasons } }
+    const sms = { transactionId: outcome.reply.transactionid, message: outcome.reply.message, serials, maskedPhone: maskPhone(token.phone), resendInSeconds, sent }
+    return { value: false, detail: { ...outcome.reply }, challenge: outcome.reply, sms, audit: { ...audit, serial: token.serial, action, reason: reasons } }
   }
   const challenges = Object.fromEntries(ok.map(([t, o]) => [t.serial, o.reply]))
   const first = (ok[0] as (typeof ok)[number])[1].reply
   const reply = { ...first, transactionid: base as string, state: base as string, message: 'Multiple challenges submitted.' }
-  return { value: false, detail: { transactionid: base, message: reply.message, challenges }, challenge: reply, audit: { ...audit, action, reason: reasons } }
+  const sms = { transactionId: reply.transactionid, message: reply.message, serials, resendInSeconds, sent }
+  return { value: false, detail: { transactionid: base, message: reply.message, challenges }, challenge: reply, sms, audit: { ...audit, action, reason: reasons } }
 }
 
 /**

@@ -18,6 +18,13 @@ export interface TriggerRequest {
   readonly client?: string | undefined
   /** SMS text template (`<otp>` is added when missing); capped by `SMSRequestTextMaxParts`, ignored under `enforce_smstext`. */
   readonly data?: string | undefined
+  /**
+   * For auto-enrolment (policy `autoenrollment`) of a user without a token whose directory entry
+   * has no `mobile`: a number the host vouches for, such as a verified OIDC `phone_number` claim.
+   * Pass only a number the user cannot choose freely at login, or the second factor goes where
+   * the attacker wants it.
+   */
+  readonly phone?: string | undefined
 }
 
 /** Parameters of {@link verify}. */
@@ -35,7 +42,7 @@ export interface VerifyRequest {
  * Answers like `check` with a PIN: value false and the challenge.
  */
 export function trigger(core: Core, req: TriggerRequest): Promise<CheckResult> {
-  return check(core, { user: req.user, realm: req.realm, client: req.client, data: req.data }, { triggerWithoutPin: true })
+  return check(core, { user: req.user, realm: req.realm, client: req.client, data: req.data }, { triggerWithoutPin: true, enrollPhone: req.phone })
 }
 
 /** Checks the OTP for an open transaction of this user; tokens of other users never answer it. */
