@@ -10,7 +10,8 @@ import { newTransactionId } from '../challenges/ids.js'
 import type { Core } from '../core.js'
 import { OtpError, describeError } from '../errors.js'
 import { hotp } from '../otp/hotp.js'
-import { maskPhone } from '../phone/index.js'
+import { maskPhone, validatePhone } from '../phone/index.js'
+import type { PolicyDirectoryUser, PolicyQuery } from '../policy/types.js'
 import type { LoadedProvider } from '../providers/loader.js'
 import type { ChallengeRecord, TokenRecord } from '../stores/types.js'
 import { smsParts } from '../providers/gsm.js'
@@ -27,6 +28,8 @@ export interface TriggerContext {
   readonly transactionId?: string
   /** Skip the resend block (autosms after a success). */
   readonly ignoreBlocking?: boolean
+  /** The request user's directory entry, when the caller looked it up (policy `resolver:` forms). */
+  readonly directory?: PolicyDirectoryUser | undefined
 }
 
 /** The challenge detail LinOTP returns. */
@@ -42,7 +45,7 @@ export interface ChallengeReply {
 
 /** What a trigger did; `createdAt` is when the answered challenge was made (for the resend time). */
 export type TriggerOutcome =
-  | { readonly kind: 'sent'; readonly reply: ChallengeReply; readonly provider: string; readonly createdAt: number }
+  | { readonly kind: 'sent'; readonly reply: ChallengeReply; readonly provider: string; readonly createdAt: number; readonly phone: string }
   | { readonly kind: 'blocked'; readonly reply: ChallengeReply; readonly createdAt: number }
   | { readonly kind: 'failed'; readonly reason: string }
 
@@ -52,7 +55,7 @@ const MAX_ATTEMPTS = 3
 /** Sends an SMS OTP for `token`, or reports the open challenge inside the blocking time. */
 export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerContext): Promise<TriggerOutcome> {
   const { settings, store, clock } = core
-  const query = { scope: 'authentication' as const, now: new Date(clock.now()), user: ctx.user, realm: ctx.realm ?? token.realm ?? undefined, client: ctx.client }
+  const query = { scope: 'authentication' as const, now: new Date(clock.now()), user: ctx.user, realm: ctx.realm ?? token.realm ?? undefined, client: ctx.client, directory: ctx.directory }
   let candidates: LoadedProvider[]
   try {
     candidates = selectProviders(core, query)
@@ -103,7 +106,14 @@ export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerCon
     return { kind: 'failed', reason: 'too many concurrent triggers' }
   })
   if ('kind' in decided) return decided
-  return deliver(core, decided.token, decided.challenge, template, candidates)
+  let phone: string
+  try {
+    phone = await phoneOf(core, decided.token, query)
+  } catch (err) {
+    await store.challenges.consume(decided.challenge.transactionId)
+    return { kind: 'failed', reason: describeError(err) }
+  }
+  return deliver(core, decided.token, decided.challenge, template, candidates, phone)
 }
 
 /**
@@ -137,14 +147,15 @@ async function deliver(
   challenge: ChallengeRecord,
   template: string,
   candidates: LoadedProvider[],
+  phone: string,
 ): Promise<TriggerOutcome> {
   const otp = hotp(core.secrets.decryptSeed(token.serial, token.seed), challenge.counter, token.otplen, token.hashlib)
   const text = renderText(template, { otp, serial: token.serial, transactionId: challenge.transactionId })
-  const result = await core.failover.send(candidates, { phone: token.phone, text, transactionId: challenge.transactionId })
+  const result = await core.failover.send(candidates, { phone, text, transactionId: challenge.transactionId })
   if (result.status !== 'sent') {
     await core.store.challenges.consume(challenge.transactionId)
     const provider = result.status === 'rejected' ? `${result.provider}: ` : ''
-    core.logger.warn({ serial: token.serial, phone: maskPhone(token.phone), reason: result.reason }, 'sms not sent')
+    core.logger.warn({ serial: token.serial, phone: maskPhone(phone), reason: result.reason }, 'sms not sent')
     return { kind: 'failed', reason: `The SMS could not be sent: ${provider}${result.reason}` }
   }
   const delivered = candidates.find((c) => c.name === result.provider) as LoadedProvider
@@ -155,10 +166,29 @@ async function deliver(
     await core.store.challenges.settle(challenge.transactionId, { provider: delivered.name, expiresAt: challenge.createdAt + delivered.timeout * 1000 })
   }
   // The transaction id answers the challenge together with the OTP: not at info level.
-  core.logger.info({ serial: token.serial, phone: maskPhone(token.phone), provider: delivered.name }, 'sms sent')
+  core.logger.info({ serial: token.serial, phone: maskPhone(phone), provider: delivered.name }, 'sms sent')
   core.logger.debug({ serial: token.serial, transactionId: challenge.transactionId }, 'challenge created')
   const prompt = core.settings.config.string('SMS_CHALLENGE_PROMPT')
-  return { kind: 'sent', reply: reply(token, challenge.transactionId, prompt), provider: delivered.name, createdAt: challenge.createdAt }
+  return { kind: 'sent', reply: reply(token, challenge.transactionId, prompt), provider: delivered.name, createdAt: challenge.createdAt, phone }
+}
+
+/**
+ * The number to send to (§1.6 step 7): the token's `phone`, or, under the policy
+ * `sms_dynamic_mobile_number` for the token's owner, the owner's directory `mobile` (the token
+ * phone only when the directory has none). A directory that cannot answer fails the trigger: a
+ * stale token number may belong to someone else by now, so it is no safe fallback.
+ */
+async function phoneOf(core: Core, token: TokenRecord, query: PolicyQuery): Promise<string> {
+  if (token.user === null || token.user === '' || !core.settings.policies.bool(query, 'sms_dynamic_mobile_number')) return token.phone
+  const owner = await core.users.find(token.user, token.realm ?? undefined)
+  const mobile = owner?.attributes.mobile
+  if (mobile === undefined || mobile === '') return token.phone
+  try {
+    return validatePhone(mobile)
+  } catch {
+    core.logger.warn({ serial: token.serial, resolver: owner?.resolver }, 'the directory mobile is not a usable number: the token phone is used')
+    return token.phone
+  }
 }
 
 /** Provider list by policy, else the default provider (LinOTP §4.5). Unknown names throw. */

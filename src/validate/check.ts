@@ -242,7 +242,7 @@ async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tok
   const serials = ok.map(([t]) => t.serial)
   if (ok.length === 1) {
     const [token, outcome] = ok[0] as (typeof ok)[number]
-    const sms = { transactionId: outcome.reply.transactionid, message: outcome.reply.message, serials, maskedPhone: maskPhone(token.phone), resendInSeconds, sent }
+    const sms = { transactionId: outcome.reply.transactionid, message: outcome.reply.message, serials, maskedPhone: maskPhone(outcome.kind === 'sent' ? outcome.phone : token.phone), resendInSeconds, sent }
     return { value: false, detail: { ...outcome.reply }, challenge: outcome.reply, sms, audit: { ...audit, serial: token.serial, action, reason: reasons } }
   }
   const challenges = Object.fromEntries(ok.map(([t, o]) => [t.serial, o.reply]))
