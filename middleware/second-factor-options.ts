@@ -4,6 +4,7 @@
  */
 import type { Request } from 'express'
 import { invalidOption } from '../src/errors.js'
+import { DeviceSigner } from '../src/login/devices.js'
 import { loginOf } from '../src/login/pending.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 import type { SecondFactorUser } from '../strategies/options.js'
@@ -35,6 +36,28 @@ export interface GateOptions {
   readonly fields?: { readonly otp?: string; readonly transactionId?: string }
   /** End user's address for client-subnet policies. @default `req.ip` (set Express `trust proxy` behind a proxy) */
   readonly client?: (req: Request) => string | undefined
+  /**
+   * "Remember this device": when `verify` receives the field `remember` (any of `1`, `on`,
+   * `true`, `yes`), the browser gets a signed cookie that skips the SMS for this user for `days`.
+   * Revoke with `otp.devices.revoke({ user, realm })` or `otp.devices.revokeAll()`.
+   * @default off
+   * @example { days: 30, secret: process.env.DEVICE_SECRET } // 32+ bytes, kept across restarts
+   */
+  readonly rememberDevice?: RememberDeviceOptions
+}
+
+/** Options of the remembered-device cookie. */
+export interface RememberDeviceOptions {
+  /** Days a remembered device skips the SMS (1 to 365). */
+  readonly days: number
+  /** HMAC key of the cookie: at least 32 bytes, the same on every instance and across restarts. */
+  readonly secret: string | Buffer
+  /** @default 'smsOtpDevice' */
+  readonly cookieName?: string
+  /** Send the cookie over HTTPS only. Browsers treat http://localhost as secure too. @default true */
+  readonly secure?: boolean
+  /** The form / JSON field of `verify` that asks to remember. @default 'remember' */
+  readonly field?: string
 }
 
 export interface ResolvedGate {
@@ -52,6 +75,7 @@ export interface ResolvedGate {
   readonly returnKey: string
   readonly fields: { readonly otp: string; readonly transactionId: string }
   readonly client: (req: Request) => string | undefined
+  readonly remember: { readonly signer: DeviceSigner; readonly ms: number; readonly cookieName: string; readonly secure: boolean; readonly field: string } | undefined
 }
 
 const KEY = /^[A-Za-z_$][\w$]{0,63}$/
@@ -84,6 +108,7 @@ export function resolveGateOptions(otp: SmsOtp, options: GateOptions): ResolvedG
     if (options[fn] !== undefined && typeof options[fn] !== 'function') throw invalidOption(fn, 'a function')
   }
   return Object.freeze({
+    remember: resolveRemember(options.rememberDevice, fields),
     otp,
     otpPath: options.otpPath,
     otpPathname: options.otpPath.split('?')[0] ?? options.otpPath,
@@ -96,6 +121,19 @@ export function resolveGateOptions(otp: SmsOtp, options: GateOptions): ResolvedG
     fields: Object.freeze(fields),
     client: options.client ?? ((req: Request) => req.ip),
   })
+}
+
+function resolveRemember(r: RememberDeviceOptions | undefined, fields: { otp: string; transactionId: string }): ResolvedGate['remember'] {
+  if (r === undefined) return undefined
+  if (typeof r !== 'object' || r === null) throw invalidOption('rememberDevice', 'an object { days, secret }')
+  if (!Number.isSafeInteger(r.days) || r.days < 1 || r.days > 365) throw invalidOption('rememberDevice.days', 'an integer from 1 to 365')
+  const cookieName = r.cookieName ?? 'smsOtpDevice'
+  // RFC 6265 token characters only: the name goes into a Set-Cookie header as is.
+  if (typeof cookieName !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(cookieName)) throw invalidOption('rememberDevice.cookieName', 'letters, digits, _ and - (1 to 64)')
+  const field = r.field ?? 'remember'
+  if (typeof field !== 'string' || field === '' || field === fields.otp || field === fields.transactionId) throw invalidOption('rememberDevice.field', 'a non-empty field name of its own')
+  if (r.secure !== undefined && typeof r.secure !== 'boolean') throw invalidOption('rememberDevice.secure', 'a boolean')
+  return Object.freeze({ signer: new DeviceSigner(r.secret), ms: r.days * 86_400_000, cookieName, secure: r.secure ?? true, field })
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { OtpError, invalidOption } from '../src/errors.js'
+import { deviceOwner, notBefore } from '../src/login/devices.js'
 import { afterWrong, begin, judge, secondsUntilResend, sessionHome, type Pending, type PendingHome } from '../src/login/pending.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 import { readFields, type SecondFactorUser } from '../strategies/options.js'
@@ -33,8 +34,8 @@ export interface SecondFactorGate extends RequestHandler {
   readonly resend: RequestHandler
 }
 
-/** Session keys besides the pending record. */
-interface Marker { readonly user: string; readonly realm: string | null }
+/** Session keys besides the pending record. `device`: let in by a remembered device issued then. */
+interface Marker { readonly user: string; readonly realm: string | null; readonly device?: number }
 type Sess = Record<string, unknown> & { regenerate?: (cb: (err?: unknown) => void) => void; save?: (cb: (err?: unknown) => void) => void }
 
 const WRONG = 'Invalid credentials'
@@ -61,8 +62,13 @@ export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFa
       res.status(401).json({ message: 'First factor required' })
       return
     }
-    if (isVerifiedFor(session[o.markerKey], who)) return next()
     const now = otp.core.clock.now()
+    if (isVerifiedFor(session[o.markerKey], who)) {
+      if (!markerRevoked(o, session[o.markerKey] as Marker, who)) return next()
+      // Let in by a remembered device that an admin has revoked since: the SMS again.
+      delete session[o.markerKey]
+    }
+    if (await rememberedDevice(o, req, who, now)) return next()
     const pending = home.peek({ session })
     const challenge = pending !== undefined && sameUser(pending, who) && judge(pending, now, undefined, o.maxAttempts) === 'ok'
       ? reuse(o, pending, now)
@@ -83,7 +89,7 @@ export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFa
     if (req.body === undefined) {
       return next(new OtpError('ERR_OTP_INVALID_PARAMETER', 'requireSecondFactor: req.body is undefined; mount express.urlencoded() or express.json() before gate.verify', { status: 500 }))
     }
-    const fields = readFields(req.body, [o.fields.otp, o.fields.transactionId])
+    const fields = readFields(req.body, [o.fields.otp, o.fields.transactionId, ...(o.remember ? [o.remember.field] : [])])
     const otpValue = fields?.[o.fields.otp]
     const who = userOf(o, req)
     // Taken before the engine is asked: a concurrent second answer finds nothing.
@@ -118,6 +124,12 @@ export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFa
     const fresh = sessionOf(req)
     fresh[o.markerKey] = { user: pending.user, realm: pending.realm } satisfies Marker
     await saveSession(fresh)
+    if (o.remember && /^(1|on|true|yes)$/i.test(fields[o.remember.field] ?? '')) {
+      const owner = deviceOwner(otp.core.settings, pending.user, pending.realm ?? undefined)
+      res.cookie(o.remember.cookieName, o.remember.signer.issue(owner.user, owner.realm, now, o.remember.ms), {
+        httpOnly: true, sameSite: 'lax', secure: o.remember.secure, maxAge: o.remember.ms, path: '/',
+      })
+    }
     if (wantsJson(req)) {
       res.json({ ok: true })
       return
@@ -165,6 +177,42 @@ function userOf(o: ResolvedGate, req: Request): SecondFactorUser | undefined {
 
 function sameUser(p: { user: string; realm: string | null }, who: SecondFactorUser): boolean {
   return p.user === who.user && p.realm === (who.realm ?? null)
+}
+
+/** A marker from a remembered device whose cookie was revoked after it was issued. */
+function markerRevoked(o: ResolvedGate, marker: Marker, who: SecondFactorUser): boolean {
+  if (typeof marker.device !== 'number') return false
+  return marker.device <= notBefore(o.otp.core.settings, deviceOwner(o.otp.core.settings, who.user, who.realm))
+}
+
+/**
+ * A valid remembered-device cookie for this very user: the session is marked (with a new id, as
+ * after an OTP) and no SMS is sent. A cookie of another user, expired, revoked or forged counts
+ * for nothing (and is left alone: the OTP step follows).
+ */
+async function rememberedDevice(o: ResolvedGate, req: Request, who: SecondFactorUser, now: number): Promise<boolean> {
+  if (!o.remember) return false
+  const claim = o.remember.signer.read(cookieOf(req, o.remember.cookieName), now)
+  if (!claim) return false
+  const settings = o.otp.core.settings
+  const owner = deviceOwner(settings, who.user, who.realm)
+  if (claim.user !== owner.user || claim.realm !== owner.realm || claim.iat <= notBefore(settings, owner)) return false
+  await regenerate(req, o)
+  const fresh = sessionOf(req)
+  fresh[o.markerKey] = { user: who.user, realm: who.realm ?? null, device: claim.iat } satisfies Marker
+  await saveSession(fresh)
+  return true
+}
+
+/** One cookie's value from the Cookie header (no cookie-parser needed); the first one wins. */
+function cookieOf(req: Request, name: string): string | undefined {
+  const header = req.headers.cookie
+  if (typeof header !== 'string' || header.length > 8192) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+  return undefined
 }
 
 /** The marker counts only for the user it was earned by. */

@@ -30,6 +30,7 @@ import { checkS, checkT, simplecheck, smspin } from './validate/endpoints.js'
 import { trigger, verify, type TriggerRequest, type VerifyRequest } from './validate/second-factor.js'
 import type { AuditFacts, AuditRecord, CheckRequest } from './validate/types.js'
 import { createRealms, type RealmsOptions } from './users/realms.js'
+import { revokeDevices } from './login/devices.js'
 
 /** Options of {@link createSmsOtp}. */
 export interface SmsOtpOptions {
@@ -207,6 +208,17 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
 
     /** The user directories (realms of resolvers): `find(login, realm?)`, `checkPassword(login, password, realm?)`. */
     users,
+
+    /**
+     * Remembered devices of `requireSecondFactor({ rememberDevice })`: revoking makes every device
+     * cookie issued until now worthless (sessions let in by one lose their mark at their next request).
+     */
+    devices: {
+      /** Revokes the remembered devices of one user. */
+      revoke: (who: { user: string; realm?: string | undefined }) => revokeDevices(settings, clock.now(), who),
+      /** Revokes every remembered device of every user. */
+      revokeAll: () => revokeDevices(settings, clock.now()),
+    },
 
     /** Writes one record to the audit sink; the admin router records every admin call here. */
     audit: (record: AuditRecord): void => auditSink(record),

@@ -1,0 +1,209 @@
+/**
+ * "Remember this device" of requireSecondFactor(): a signed, user-bound cookie that skips the SMS
+ * for N days, revocable by an admin, in a real Express 5 app with express-session over loopback.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import type { Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, it } from 'node:test'
+import express from 'express'
+import session from 'express-session'
+import { ManualClock } from '../src/clock.js'
+import { Secrets } from '../src/crypto/secrets.js'
+import { DeviceSigner } from '../src/login/devices.js'
+import { createSmsOtp, type SmsOtp } from '../src/sms-otp.js'
+import { requireSecondFactor, type GateOptions } from '../middleware/index.js'
+import { readOutbox } from './helpers/harness.js'
+
+const SECRET = 'a device-cookie secret of at least 32 bytes'
+const DAY = 86_400_000
+
+interface App { otp: SmsOtp; clock: ManualClock; url: string; lastOtp(): Promise<string>; smsCount(): Promise<number>; close(): Promise<void> }
+let app: App | undefined
+afterEach(async () => {
+  await app?.close()
+  app = undefined
+})
+
+async function start(remember: GateOptions['rememberDevice'] = { days: 30, secret: SECRET, secure: false }): Promise<App> {
+  const dir = await mkdtemp(join(tmpdir(), 'sms-otp-remember-'))
+  const outbox = join(dir, 'outbox.log')
+  const clock = new ManualClock()
+  const otp = await createSmsOtp({ secrets: Secrets.ephemeral(), clock })
+  await otp.providers.set({ name: 'outbox', className: 'FileSMSProvider', config: JSON.stringify({ file: outbox, append: true }), timeout: 120 }, true)
+  await otp.tokens.init({ user: 'alice', phone: '+4915112345678', pin: '1234' })
+  await otp.tokens.init({ user: 'bob', phone: '+4915187654321', pin: '5678' })
+  const e = express()
+  e.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }))
+  e.use(express.urlencoded({ extended: false }))
+  const gate = requireSecondFactor(otp, { otpPath: '/otp', getUser: (req) => (req.session as unknown as { user?: string }).user, ...(remember ? { rememberDevice: remember } : {}) })
+  e.post('/first', (req, res) => {
+    (req.session as unknown as { user?: string }).user = (req.body as { user: string }).user
+    res.json({ ok: true })
+  })
+  e.get('/otp', (_req, res) => {
+    res.send('otp page')
+  })
+  e.post('/otp', gate.verify)
+  e.get('/profile', gate, (req, res) => {
+    res.json({ profile: (req.session as unknown as { user: string }).user })
+  })
+  const server: Server = await new Promise((ok) => {
+    const s = e.listen(0, '127.0.0.1', () => ok(s))
+  })
+  const port = (server.address() as { port: number }).port
+  const sms = () => readOutbox(outbox)
+  return {
+    otp, clock, url: `http://127.0.0.1:${port}`,
+    async lastOtp() {
+      return (await sms()).at(-1)?.text ?? ''
+    },
+    smsCount: async () => (await sms()).length,
+    async close() {
+      server.closeAllConnections()
+      await new Promise((ok) => server.close(ok))
+      await otp.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A browser with a cookie jar (name → value), as many cookies as the app sets. */
+function browser(a: App) {
+  const jar = new Map<string, string>()
+  const call = async (method: string, path: string, form?: Record<string, string>) => {
+    const headers: Record<string, string> = { accept: 'text/html' }
+    if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    if (form) headers['content-type'] = 'application/x-www-form-urlencoded'
+    const res = await fetch(a.url + path, { method, redirect: 'manual', headers, ...(form ? { body: new URLSearchParams(form).toString() } : {}) })
+    for (const c of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = c.split(';')
+      const eq = (pair ?? '').indexOf('=')
+      jar.set((pair ?? '').slice(0, eq), (pair ?? '').slice(eq + 1))
+      if (attrs.some((x) => /max-age=0|expires=thu, 01 jan 1970/i.test(x))) jar.delete((pair ?? '').slice(0, eq))
+    }
+    await res.text()
+    return { status: res.status, location: res.headers.get('location'), setCookies: res.headers.getSetCookie() }
+  }
+  return {
+    jar,
+    get: (path: string) => call('GET', path),
+    post: (path: string, form: Record<string, string>) => call('POST', path, form),
+    /** Password, SMS, OTP: a full login. */
+    async login(user: string, remember: boolean) {
+      await call('POST', '/first', { user })
+      assert.equal((await call('GET', '/profile')).location, '/otp')
+      const done = await call('POST', '/otp', { otp: await a.lastOtp(), ...(remember ? { remember: 'on' } : {}) })
+      assert.equal(done.status, 303)
+      return done
+    },
+  }
+}
+
+describe('requireSecondFactor: remember this device', () => {
+  it('a remembered device skips the SMS at the next login, for this user only, for N days', async () => {
+    const a = (app = await start())
+    const b = browser(a)
+    const done = await b.login('alice', true)
+    const device = done.setCookies.find((c) => c.startsWith('smsOtpDevice='))
+    assert.ok(device, 'the device cookie is set')
+    assert.match(device, /HttpOnly/i)
+    assert.match(device, /SameSite=Lax/i)
+    assert.match(device, /Max-Age=2592000/)
+    assert.equal(device.includes('+4915112345678'), false)
+    // A new session (logged out), same browser: the password alone reaches the profile.
+    b.jar.delete('connect.sid')
+    const sent = await a.smsCount()
+    await b.post('/first', { user: 'alice' })
+    const before = b.jar.get('connect.sid')
+    const p = await b.get('/profile')
+    assert.equal(p.status, 200)
+    assert.equal(await a.smsCount(), sent, 'no SMS')
+    assert.notEqual(b.jar.get('connect.sid'), before, 'the session id changes as after an OTP')
+    // Another user in the same browser gets no pass from alice's device.
+    b.jar.delete('connect.sid')
+    await b.post('/first', { user: 'bob' })
+    assert.equal((await b.get('/profile')).location, '/otp')
+    // After N days the device is forgotten.
+    a.clock.advance(30 * DAY)
+    b.jar.delete('connect.sid')
+    await b.post('/first', { user: 'alice' })
+    assert.equal((await b.get('/profile')).location, '/otp')
+  })
+
+  it('without the remember field no cookie is set', async () => {
+    const a = (app = await start())
+    const done = await browser(a).login('alice', false)
+    assert.equal(done.setCookies.some((c) => c.startsWith('smsOtpDevice=')), false)
+  })
+
+  it('an admin revokes one user: the cookie is refused and a session it let in loses its mark', async () => {
+    const a = (app = await start())
+    const b = browser(a)
+    await b.login('alice', true)
+    b.jar.delete('connect.sid')
+    await b.post('/first', { user: 'alice' })
+    assert.equal((await b.get('/profile')).status, 200)
+    a.clock.advance(1000)
+    await a.otp.devices.revoke({ user: 'alice' })
+    assert.equal((await b.get('/profile')).location, '/otp', 'the running session lost its device mark')
+    b.jar.delete('connect.sid')
+    await b.post('/first', { user: 'alice' })
+    assert.equal((await b.get('/profile')).location, '/otp', 'the cookie is refused')
+  })
+
+  it('revokeAll forgets every device; a device remembered afterwards works again', async () => {
+    const a = (app = await start())
+    const b = browser(a)
+    await b.login('alice', true)
+    a.clock.advance(1000)
+    await a.otp.devices.revokeAll()
+    b.jar.delete('connect.sid')
+    await b.post('/first', { user: 'alice' })
+    assert.equal((await b.get('/profile')).location, '/otp')
+    a.clock.advance(60_000)
+    await b.post('/otp', { otp: await a.lastOtp(), remember: '1' })
+    b.jar.delete('connect.sid')
+    await b.post('/first', { user: 'alice' })
+    assert.equal((await b.get('/profile')).status, 200)
+  })
+
+  it('threat: a forged, altered or other-user cookie counts for nothing', async () => {
+    const a = (app = await start())
+    const b = browser(a)
+    const forger = new DeviceSigner('another secret that is 32 bytes long!!')
+    const now = a.clock.now()
+    const forged = forger.issue('alice', null, now, DAY)
+    const genuineBob = new DeviceSigner(SECRET).issue('bob', null, now, DAY)
+    const [v, payload, mac] = genuineBob.split('.') as [string, string, string]
+    const swapped = `${v}.${Buffer.from(JSON.stringify({ u: 'alice', r: null, iat: now, exp: now + DAY, id: 'x' })).toString('base64url')}.${mac}`
+    for (const cookie of [forged, swapped, genuineBob, `${v}.${payload}`, 'v1..', 'x'.repeat(5000)]) {
+      b.jar.clear()
+      b.jar.set('smsOtpDevice', cookie)
+      await b.post('/first', { user: 'alice' })
+      assert.equal((await b.get('/profile')).location, '/otp', `refused: ${cookie.slice(0, 30)}`)
+    }
+  })
+
+  it('bad options fail at construction with a coded error', async () => {
+    const a = (app = await start(undefined))
+    const bad: Array<[unknown, RegExp]> = [
+      [{ days: 30, secret: 'short' }, /rememberDevice\.secret/],
+      [{ days: 0, secret: SECRET }, /rememberDevice\.days/],
+      [{ days: 400, secret: SECRET }, /rememberDevice\.days/],
+      [{ days: 30, secret: SECRET, cookieName: 'a b;' }, /rememberDevice\.cookieName/],
+      [{ days: 30, secret: SECRET, field: 'otp' }, /rememberDevice\.field/],
+      [{ days: 30, secret: SECRET, secure: 'yes' }, /rememberDevice\.secure/],
+      ['on', /rememberDevice/],
+    ]
+    for (const [rememberDevice, message] of bad) {
+      assert.throws(() => requireSecondFactor(a.otp, { otpPath: '/otp', rememberDevice: rememberDevice as GateOptions['rememberDevice'] }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'ERR_OTP_INVALID_OPTION')
+        assert.match(err.message, message)
+        return true
+      })
+    }
+  })
+})
