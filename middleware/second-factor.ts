@@ -90,11 +90,16 @@ export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFa
       return next(new OtpError('ERR_OTP_INVALID_PARAMETER', 'requireSecondFactor: req.body is undefined; mount express.urlencoded() or express.json() before gate.verify', { status: 500 }))
     }
     const fields = readFields(req.body, [o.fields.otp, o.fields.transactionId, ...(o.remember ? [o.remember.field] : [])])
-    const otpValue = fields?.[o.fields.otp]
+    if (!fields) {
+      // An array, an object, 1 MB, control characters: a bad request, and nothing changes.
+      res.status(400).json({ message: 'Bad request' })
+      return
+    }
+    const otpValue = fields[o.fields.otp]
     const who = userOf(o, req)
     // Taken before the engine is asked: a concurrent second answer finds nothing.
     const pending = home.take({ session })
-    if (!fields || otpValue === undefined || !who || !pending || !sameUser(pending, who)) {
+    if (otpValue === undefined || !who || !pending || !sameUser(pending, who)) {
       // Nothing was asked of the engine: a pending record that is not this user's stays dropped.
       return refuse(o, req, res)
     }

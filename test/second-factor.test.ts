@@ -192,6 +192,30 @@ describe('requireSecondFactor()', () => {
     assert.equal(ok.status, 200)
   })
 
+  it('hostile OTP fields (arrays, objects, 1 MB, control characters) get 400 and change nothing', async () => {
+    const b = app.browser()
+    await b.post('/first', { user: 'alice' })
+    app.clock.advance(61_000)
+    await b.get('/profile')
+    const sent = (await app.sms()).length
+    const failcount = await app.failcount()
+    const cases: Array<[Record<string, unknown>, boolean]> = [
+      [{ otp: ['123456', '654321'] }, true],
+      [{ otp: 'x'.repeat(50_000) }, false],
+      [{ otp: '12\u00003456' }, false],
+      [{ otp: { $ne: 1 } }, true],
+      [{ otp: 123456 }, true],
+    ]
+    for (const [form, json] of cases) {
+      const res = await b.post('/otp', form as Record<string, string>, json)
+      assert.equal(res.status, 400, JSON.stringify(form).slice(0, 60))
+    }
+    assert.equal((await app.sms()).length, sent, 'no SMS')
+    assert.equal(await app.failcount(), failcount, 'no attempt counted')
+    // The challenge is still this browser's to answer.
+    assert.equal((await b.post('/otp', { otp: await app.lastOtp() }, true)).status, 200)
+  })
+
   it('threat: session fixation: the right OTP grants access, regenerates the session id and returns to the original URL', async () => {
     const b = app.browser()
     await b.post('/first', { user: 'alice' })
