@@ -40,6 +40,16 @@ function narrow(candidates: Candidate[], stage: 'user' | 'realm' | 'client'): Ca
 export class PolicyEngine {
   readonly #policies: readonly CompiledPolicy[]
   readonly #logger: Logger
+  /**
+   * True when an active policy has a user condition on the directory entry (`resolver:`,
+   * `name.resolver:`, `#attr…`): only then must callers look the user up and pass
+   * {@link PolicyQuery.directory}. Without it such conditions do not match (and exclude nobody).
+   *
+   * @example
+   * const directory = engine.needsDirectory ? await lookUp(login, realm) : undefined
+   * engine.smsProviders({ user: login, realm, client, directory })
+   */
+  readonly needsDirectory: boolean
 
   /** Compiles every policy; throws ConfigError (ERR_OTP_POLICY) on the first bad one. */
   constructor(policies: readonly PolicyRecord[], options?: { logger?: Logger }) {
@@ -53,6 +63,7 @@ export class PolicyEngine {
       return compiled
     })
     this.#logger = options?.logger ?? silentLogger
+    this.needsDirectory = this.#policies.some((p) => p.record.active && p.user.needsDirectory)
   }
 
   /** The normalised records, in configuration order. */
@@ -66,6 +77,7 @@ export class PolicyEngine {
     const subject = {
       login: q.user === undefined || q.user === '' ? undefined : q.user,
       realm: q.realm === undefined || q.realm === '' ? undefined : q.realm.toLowerCase(),
+      directory: q.directory,
     }
     const client = toClientAddress(q.client)
     let candidates: Candidate[] = []

@@ -2,6 +2,7 @@
 export { PolicyEngine, type AuthenticationQuery } from './engine.js'
 export { parsePolicy } from './parse.js'
 export { splitProviderList } from './actions.js'
+export { MAX_ATTRIBUTE_REGEX, MAX_ATTRIBUTE_VALUE, MAX_REGEX_BRANCHES, MAX_REGEX_QUANTIFIERS } from './regex.js'
 export {
   ACTIONS,
   OTPPIN_MODES,
@@ -9,6 +10,7 @@ export {
   type ActionValue,
   type MatchedPolicy,
   type OtpPinMode,
+  type PolicyDirectoryUser,
   type PolicyQuery,
   type PolicyRecord,
   type PolicyScope,

@@ -8,7 +8,7 @@ import { parseActions } from './actions.js'
 import { compileClientList, type ClientAddress } from './clients.js'
 import { compileTime } from './time.js'
 import { ACTIONS, UNSUPPORTED_SCOPES, type ActionValue, type PolicyRecord, type PolicyScope } from './types.js'
-import { compileRealmList, compileUserList, type ListMatcher, type UserSubject } from './users.js'
+import { compileRealmList, compileUserList, type ListMatcher, type UserListMatcher } from './users.js'
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/
 
@@ -18,7 +18,8 @@ export interface CompiledPolicy {
   readonly scope: PolicyScope
   readonly actions: ReadonlyMap<string, ActionValue>
   readonly allActions: boolean
-  readonly user: ListMatcher<UserSubject>
+  /** `user.needsDirectory`: some condition asks the user's directory entry. */
+  readonly user: UserListMatcher
   readonly realm: ListMatcher<string | undefined>
   readonly client: ListMatcher<ClientAddress | undefined>
   readonly time: (now: Date) => boolean

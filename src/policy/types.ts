@@ -33,15 +33,20 @@ export interface PolicyQuery {
   /**
    * The user as the directory knows it, for the `resolver:` and `#attr` user conditions (§4.6).
    * Undefined when it was not looked up or no resolver knows the user: those conditions then
-   * do not match.
+   * do not match, and as exclusions (`!corp:`, `!#attr`) they exclude nobody. Look it up when
+   * `PolicyEngine.needsDirectory` is true.
+   * @default undefined
+   * @example
+   * { scope: 'authentication', user: 'alice', realm: 'corp', directory: { resolver: 'corp-ldap', attributes: { mobile: '+4915112345678' } } }
    */
   directory?: PolicyDirectoryUser | undefined
 }
 
 /** What a policy may ask about a user's directory entry. */
 export interface PolicyDirectoryUser {
-  /** Name of the resolver that knows the user. */
+  /** Name of the resolver that knows the user (compared case-sensitively with `resolver:`). */
   readonly resolver: string
+  /** The entry's attributes by name, case-sensitive as the resolver stores them (`#attr` conditions). */
   readonly attributes: Readonly<Record<string, string | undefined>>
 }
 

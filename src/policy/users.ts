@@ -6,9 +6,12 @@
  * matches and no exclusion (`!x` / `-x`) matches — an exclusion rejects the policy outright, even
  * next to `*` (LinOTP lets `*` short-circuit realm and client exclusions; we do not). A list of
  * exclusions only matches nobody, as in LinOTP: write `*, !bob` for "everyone but bob".
+ * Conditions on the directory entry (`resolver:`, `#attr`) never match without one, so as
+ * exclusions they then exclude nobody.
  */
 import { ConfigError } from '../errors.js'
-import { EXACT, NO_MATCH, PATTERN, WILDCARD } from './types.js'
+import { compileAttributeTest, parseResolverCondition } from './directory.js'
+import { EXACT, NO_MATCH, PATTERN, WILDCARD, type PolicyDirectoryUser } from './types.js'
 
 /** A compiled condition list: query → precision (0 = the policy does not apply). */
 export type ListMatcher<Q> = (query: Q) => number
@@ -18,6 +21,8 @@ export interface UserSubject {
   login: string | undefined
   /** The realm, lower-cased, or undefined. */
   realm: string | undefined
+  /** The user's directory entry, when looked up; resolver and attribute conditions need it. */
+  directory?: PolicyDirectoryUser | undefined
 }
 
 function fail(policy: string, field: string, problem: string): ConfigError {
@@ -59,15 +64,15 @@ function combine<Q>(conds: { negated: boolean; test: (q: Q) => number }[]): List
   }
 }
 
-function compileUserCondition(policy: string, cond: string): (s: UserSubject) => number {
-  if (cond === '') throw fail(policy, 'user', 'empty exclusion')
-  if (cond.includes(':')) throw fail(policy, 'user', "user resolver conditions ('resolver:') are not supported yet")
-  if (cond.includes('#')) throw fail(policy, 'user', "user attribute conditions ('#attr') are not supported yet")
-  if (cond === '*') return () => WILDCARD
+type SubjectTest = (s: UserSubject) => number
+
+/** `name` or `name@realm` (wildcards in both parts); the pre-directory forms. */
+function compileNameCondition(policy: string, cond: string): SubjectTest {
   const at = cond.lastIndexOf('@')
   const name = at < 0 ? cond : cond.slice(0, at)
   const realm = at < 0 ? undefined : cond.slice(at + 1).toLowerCase()
   if (name === '' || realm === '') throw fail(policy, 'user', `'${cond}' needs a name and a realm around '@'`)
+  if (cond.includes(':')) throw fail(policy, 'user', `'${cond}': ':' may only end a resolver condition (resolver: or name.resolver:)`)
   const nameRe = wildcardRegExp(name)
   const realmRe = realm === undefined ? undefined : wildcardRegExp(realm, 'i')
   const exact = !cond.includes('*')
@@ -80,9 +85,59 @@ function compileUserCondition(policy: string, cond: string): (s: UserSubject) =>
   }
 }
 
-/** The `user` field: case-sensitive logins, `name@realm` with a case-insensitive realm part. */
-export function compileUserList(policy: string, text: string): ListMatcher<UserSubject> {
-  return combine(splitConditions(text).map(({ negated, cond }) => ({ negated, test: compileUserCondition(policy, cond) })))
+/** `resolver:` (pattern) and `name.resolver:` (exact without `*`): the directory entry's resolver. */
+function compileResolverCondition(policy: string, cond: string): SubjectTest {
+  const { name, resolver } = parseResolverCondition(policy, cond)
+  const nameRe = name === undefined ? undefined : wildcardRegExp(name)
+  const exact = name !== undefined && !name.includes('*')
+  return (s) => {
+    // No user or no directory entry: there is no resolver to compare (an exclusion excludes nothing).
+    if (s.login === undefined || s.directory?.resolver !== resolver) return NO_MATCH
+    if (nameRe === undefined) return PATTERN
+    if (!nameRe.test(s.login)) return NO_MATCH
+    return exact ? EXACT : PATTERN
+  }
+}
+
+/** A condition without `#`: `*`, a name form or a resolver form. */
+function compileBaseCondition(policy: string, cond: string): { test: SubjectTest; directory: boolean } {
+  if (cond === '*') return { test: () => WILDCARD, directory: false }
+  if (cond.endsWith(':')) return { test: compileResolverCondition(policy, cond), directory: true }
+  return { test: compileNameCondition(policy, cond), directory: false }
+}
+
+/**
+ * One user condition. `[userdef]#attr…` holds when `userdef` (empty or `*` = anyone; otherwise
+ * any other form) holds and the attribute test passes on the directory entry; its precision is
+ * always PATTERN (LinOTP: only `login`, `login@realm`, `login.resolver:` are exact).
+ */
+function compileUserCondition(policy: string, cond: string): { test: SubjectTest; directory: boolean } {
+  if (cond === '') throw fail(policy, 'user', 'empty exclusion')
+  const hash = cond.indexOf('#')
+  if (hash < 0) return compileBaseCondition(policy, cond)
+  const userdef = cond.slice(0, hash).trim()
+  const attr = compileAttributeTest(policy, cond, cond.slice(hash + 1))
+  const base = userdef === '' || userdef === '*' ? undefined : compileBaseCondition(policy, userdef).test
+  return {
+    directory: true,
+    test: (s) => {
+      if (s.login === undefined || s.directory === undefined) return NO_MATCH
+      if (base !== undefined && base(s) === NO_MATCH) return NO_MATCH
+      return attr(s.directory.attributes) ? PATTERN : NO_MATCH
+    },
+  }
+}
+
+/** A compiled `user` field; `needsDirectory` when a condition asks the directory entry. */
+export type UserListMatcher = ListMatcher<UserSubject> & { readonly needsDirectory: boolean }
+
+/**
+ * The `user` field: case-sensitive logins, `name@realm` with a case-insensitive realm part,
+ * `[name.]resolver:` and `[userdef]#attr…` on the directory entry ({@link UserSubject.directory}).
+ */
+export function compileUserList(policy: string, text: string): UserListMatcher {
+  const conds = splitConditions(text).map(({ negated, cond }) => ({ negated, ...compileUserCondition(policy, cond) }))
+  return Object.assign(combine(conds), { needsDirectory: conds.some((c) => c.directory) })
 }
 
 /**
