@@ -56,11 +56,12 @@ type Verdict =
  */
 export async function check(core: Core, req: CheckRequest, options: CheckOptions = {}): Promise<CheckResult> {
   const who = resolveUser(core.settings, req.user, req.realm)
-  const query = policyQuery(core, who, req)
+  let query = policyQuery(core, who, req)
   const audit: AuditFacts = { user: who.login, realm: who.realm ?? '', serial: '', action: 'rejected', reason: '' }
   const fail = (reason: string): CheckResult => ({ value: false, audit: { ...audit, reason }, ...failDetail(core, query, reason) })
   const transaction = transactionLookup(core, req.transactionId, options.found)
   try {
+    query = await withDirectory(core, query, who)
     const tokens = typeof options.tokens === 'function' ? await options.tokens(transaction) : (options.tokens ?? (await candidateTokens(core, who.login, who.realm, req.serial)))
     audit.serial = tokens.map((t) => t.serial).join(',')
     if (req.pass === undefined && !options.triggerWithoutPin) return fail("Missing parameter: 'pass'")
@@ -227,7 +228,7 @@ async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tok
   const base = ids?.base
   const outcomes: Array<[TokenRecord, TriggerOutcome]> = []
   for (const token of tokens) {
-    const ctx = { user: query.user ?? '', realm: query.realm, client: query.client, text, ...(ids ? { transactionId: ids.next() } : {}) }
+    const ctx = { user: query.user ?? '', realm: query.realm, client: query.client, directory: query.directory, text, ...(ids ? { transactionId: ids.next() } : {}) }
     outcomes.push([token, await triggerSms(core, token, ctx)])
   }
   const ok = outcomes.filter((o): o is [TokenRecord, Exclude<TriggerOutcome, { kind: 'failed' }>] => o[1].kind !== 'failed')
@@ -289,7 +290,7 @@ export async function autoSms(core: Core, req: CheckRequest, query: PolicyQuery,
   const fresh = await core.store.tokens.get(token.serial)
   if (!fresh) return
   try {
-    const outcome = await triggerSms(core, fresh, { user: query.user ?? '', realm: query.realm, client: query.client, text: { data: req.data, message: req.message }, ignoreBlocking: true })
+    const outcome = await triggerSms(core, fresh, { user: query.user ?? '', realm: query.realm, client: query.client, directory: query.directory, text: { data: req.data, message: req.message }, ignoreBlocking: true })
     if (outcome.kind === 'failed') core.logger.warn({ serial: token.serial, reason: outcome.reason }, 'autosms failed')
   } catch (err) {
     // The OTP was accepted already; a failing follow-up must not turn the answer into false.
@@ -303,6 +304,17 @@ function rejected(core: Core, query: PolicyQuery, audit: AuditFacts, reason: str
 
 function failDetail(core: Core, query: PolicyQuery, reason: string): { detail?: Record<string, unknown> } {
   return core.settings.policies.bool({ ...query, scope: 'authorization' }, 'detail_on_fail') ? { detail: { error: reason } } : {}
+}
+
+/**
+ * The user's directory entry for the `resolver:` and `#attr` policy user forms, looked up only when
+ * a policy asks for it (most installations never pay for the lookup). A directory that cannot
+ * answer throws: the request is an internal error rather than judged under the wrong policies.
+ */
+async function withDirectory(core: Core, query: PolicyQuery, who: { login: string; realm: string | null }): Promise<PolicyQuery> {
+  if (!core.settings.policies.needsDirectory || who.login === '') return query
+  const user = await core.users.find(who.login, who.realm ?? undefined)
+  return user === undefined ? query : { ...query, directory: { resolver: user.resolver, attributes: user.attributes } }
 }
 
 /** Policy `time` conditions are evaluated on the injected clock, like every other timer. */
