@@ -199,7 +199,7 @@ describe('requireSecondFactor: remember this device', () => {
       ['on', /rememberDevice/],
     ]
     for (const [rememberDevice, message] of bad) {
-      assert.throws(() => requireSecondFactor(a.otp, { otpPath: '/otp', rememberDevice: rememberDevice as GateOptions['rememberDevice'] }), (err: Error & { code?: string }) => {
+      assert.throws(() => requireSecondFactor(a.otp, { otpPath: '/otp', rememberDevice: rememberDevice as NonNullable<GateOptions['rememberDevice']> }), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'ERR_OTP_INVALID_OPTION')
         assert.match(err.message, message)
         return true
