@@ -262,6 +262,39 @@ describe('SmsOtpStrategy, second step only (firstFactor: external)', () => {
   })
 })
 
+describe('SmsOtpStrategy, auto-enrolment (external first factor)', () => {
+  const phones: Record<string, string> = { erin: '+4917612345678', frank: 'not a number' }
+  const userOf = (u: unknown) => {
+    const username = (u as { username: string }).username
+    return { user: username, phone: phones[username] }
+  }
+
+  it('a user without a token is enrolled with the phone the host vouches for, and logs in', async () => {
+    const a = await start({ strategy: { firstFactor: 'external', userOf } })
+    await a.otp.policies.set({ name: 'ae', scope: 'enrollment', action: 'autoenrollment=sms', user: '*', realm: '*' })
+    const b = a.browser()
+    await b.post('/first', { username: 'erin', password: 'erin-password' })
+    const ch = await b.post('/login', {})
+    assert.equal(ch.status, 401)
+    assert.equal(ch.body.challenge.enrolled, true)
+    assert.match(ch.body.challenge.maskedPhone, /5678$/)
+    assert.equal((await a.sms()).at(-1)?.phone, '+4917612345678')
+    const ok = await b.post('/login', { otp: await a.lastOtp() })
+    assert.equal(ok.status, 200)
+  })
+
+  it('an unusable number fails 403 with its code; no token is left', async () => {
+    const a = await start({ strategy: { firstFactor: 'external', userOf } })
+    await a.otp.policies.set({ name: 'ae', scope: 'enrollment', action: 'autoenrollment=sms', user: '*', realm: '*' })
+    const b = a.browser()
+    await b.post('/first', { username: 'frank', password: 'frank-password' })
+    const r = await b.post('/login', {})
+    assert.equal(r.status, 403)
+    assert.equal(r.body.code, 'ERR_OTP_INVALID_PHONE')
+    assert.deepEqual(await a.otp.tokens.show({ user: 'frank' }), [])
+  })
+})
+
 describe('SmsOtpStrategy, bad input', () => {
   it('bad options fail at construction with a coded TypeError', async () => {
     const a = await start()
