@@ -10,6 +10,7 @@ import { Router, type RequestHandler, type Response } from 'express'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { OtpError, ParameterError, invalidOption } from '../src/errors.js'
 import { parseProviderTimeout } from '../src/settings/providers.js'
+import { LINOTP_CLASS, LINOTP_TYPE } from '../src/users/definitions.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 import { auditAdmin, noteError, noteOf, noteSelection, type AdminNote } from './admin-audit.js'
 import { DEFAULT_ADMIN_TIMEOUT_MS, allowGetAndPost, deadline, refuseCredentialsInUrl } from './guards.js'
@@ -171,11 +172,55 @@ export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
     if (!deleted) refused(note, 'no such key')
     return envelope({ [`delConfig ${key}`]: deleted })
   })
-  route('/system/setRealm', 'realm set', async (q) => {
-    await otp.realms.set(required(q, 'realm'), isTrue(param(q, 'default')))
+  route('/system/setRealm', 'realm set', async (q, note) => {
+    const list = param(q, 'resolvers')
+    const resolvers = list?.split(',').map((r) => r.trim()).filter((r) => r !== '')
+    if (resolvers !== undefined) note.target.resolvers = resolvers.join(',').slice(0, 512)
+    await otp.realms.set(required(q, 'realm'), { default: isTrue(param(q, 'default')), ...(resolvers === undefined ? {} : { resolvers }) })
     return envelope(true)
   })
-  route('/system/getRealms', 'realms read', () => envelope(Object.fromEntries(otp.realms.list().map((r) => [r.name, { default: r.default }]))))
+  route('/system/getRealms', 'realms read', () => envelope(Object.fromEntries(otp.realms.list().map((r) => [r.name, realmView(otp, r)]))))
+  route('/system/delRealm', 'realm deleted', async (q, note) => {
+    const realm = required(q, 'realm')
+    const deleted = await otp.realms.delete(realm)
+    if (!deleted) refused(note, 'no such realm')
+    return envelope({ [`delRealm ${realm.trim().toLowerCase()}`]: deleted })
+  })
+  route('/system/setDefaultRealm', 'default realm set', async (q, note) => {
+    const realm = required(q, 'realm')
+    if (await otp.realms.setDefault(realm)) return envelope(true)
+    refused(note, 'no such realm')
+    return envelope(false, { message: `Unknown realm! '${realm.slice(0, 64)}'` })
+  })
+  route('/system/getDefaultRealm', 'default realm read', () => {
+    const name = otp.realms.getDefault()
+    const realm = otp.realms.list().find((r) => r.name === name)
+    return envelope(realm === undefined ? {} : { [realm.name]: realmView(otp, realm) })
+  })
+
+  // User resolvers (LinOTP passwdresolver / ldapresolver). BINDPW is neither shown nor audited.
+  route('/system/setResolver', 'resolver set', async (q, note) => {
+    const name = required(q, 'name')
+    note.target.resolver = name.slice(0, 64)
+    const { name: _name, type, session: _session, ...params } = q
+    const warnings = await otp.resolvers.set({ name, type: type ?? '', params }, { origin: 'admin' })
+    return envelope(true, warnings.length ? { warnings } : undefined)
+  })
+  route('/system/getResolvers', 'resolvers read', () => envelope(Object.fromEntries(otp.resolvers.list().map((r) => [r.name, resolverView(r, false)]))))
+  route('/system/getResolver', 'resolver read', (q, note) => {
+    const name = required(q, 'resolver')
+    note.target.resolver = name.slice(0, 64)
+    const found = otp.resolvers.get(name)
+    if (found === undefined) throw new ParameterError(`no resolver '${name.slice(0, 64)}'`)
+    return envelope(resolverView(found, true))
+  })
+  route('/system/delResolver', 'resolver deleted', async (q, note) => {
+    const name = required(q, 'resolver')
+    note.target.resolver = name.slice(0, 64)
+    const deleted = await otp.resolvers.delete(name)
+    if (!deleted) refused(note, 'no such resolver')
+    return envelope({ [`delResolver ${name.slice(0, 64)}`]: deleted })
+  })
 
   router.use(['/admin', '/system'], noteError())
   return router
@@ -213,6 +258,24 @@ function bearer(token: string, throttle: FailureThrottle | undefined): RequestHa
     note.reason = blockedFor === undefined ? why : `${why}; address blocked for ${Math.ceil(blockedFor / 1000)} s`
     res.status(401).set('WWW-Authenticate', 'Bearer realm="sms-otp admin"').json(errorEnvelope('ERR_OTP_UNAUTHORIZED', 'admin credential missing or wrong'))
   }
+}
+
+type ResolverListing = ReturnType<SmsOtp['resolvers']['list']>[number]
+type RealmListing = ReturnType<SmsOtp['realms']['list']>[number]
+
+/** LinOTP's spelling of a resolver in a realm: `useridresolver.LDAPIdResolver.IdResolver.<name>`. */
+function resolverSpec(r: ResolverListing | undefined, name: string): string {
+  return r === undefined || r.type === 'code' ? name : `${LINOTP_CLASS[r.type]}.${name}`
+}
+
+function resolverView(r: ResolverListing, withParams: boolean): Record<string, unknown> {
+  const type = r.type === 'code' ? 'code' : LINOTP_TYPE[r.type]
+  return { resolvername: r.name, type, origin: r.origin, spec: resolverSpec(r, r.name), ...(withParams ? { data: r.params } : {}) }
+}
+
+function realmView(otp: SmsOtp, r: RealmListing): Record<string, unknown> {
+  const all = otp.resolvers.list()
+  return { realmname: r.name, default: r.default, resolvers: r.resolvers, useridresolver: r.resolvers.map((n) => resolverSpec(all.find((x) => x.name === n), n)) }
 }
 
 function checkType(q: Params): void {

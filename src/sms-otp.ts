@@ -29,7 +29,9 @@ import { ensureDecoy } from './validate/decoy.js'
 import { checkS, checkT, simplecheck, smspin } from './validate/endpoints.js'
 import { trigger, verify, type TriggerRequest, type VerifyRequest } from './validate/second-factor.js'
 import type { AuditFacts, AuditRecord, CheckRequest } from './validate/types.js'
-import { createRealms, type RealmsOptions } from './users/realms.js'
+import type { RealmOptions } from './settings/index.js'
+import type { ResolverInput, ResolverOrigin } from './users/definitions.js'
+import type { RealmsOptions } from './users/realms.js'
 import { revokeDevices } from './login/devices.js'
 
 /** Options of {@link createSmsOtp}. */
@@ -93,11 +95,12 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
     // A random key with a persistent store would make every seed unreadable after a restart.
     throw invalidOption('secrets', 'required with a store: new Secrets(await loadMasterKey(file))')
   }
-  const users = createRealms(options.users ?? { realms: {} })
   const store = options.store ?? createMemoryStore()
   const secrets = options.secrets ?? Secrets.ephemeral()
   const clock = options.clock ?? systemClock
-  const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger, resourcePolicy(options.resources))
+  const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger, resourcePolicy(options.resources), options.users)
+  // Live: realms and resolvers set through the settings are seen at once (src/users/directory.ts).
+  const users = settings.users
   const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff), logger, users }
   const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: record }, 'audit'))
   await store.open()
@@ -202,8 +205,28 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
       delete: (key: string) => settings.deleteConfig(key),
     },
     realms: {
-      set: (name: string, makeDefault = false) => settings.setRealm(name, makeDefault),
-      list: () => settings.realms,
+      /** Creates or changes a realm; `true` (or `{ default: true }`) makes it the default, `resolvers` replaces its list. */
+      set: (name: string, options: boolean | RealmOptions = false) => settings.setRealm(name, options),
+      /** Every realm (stored or given in code) with its default flag and resolver names. */
+      list: () => settings.realmListing,
+      /** @returns false when there was no such realm. Realms given in code cannot be deleted. */
+      delete: (name: string) => settings.deleteRealm(name),
+      /** @returns false when there is no such realm. */
+      setDefault: (name: string) => settings.setDefaultRealm(name),
+      getDefault: (): string | undefined => users.defaultRealm,
+    },
+    resolvers: {
+      /**
+       * Creates or replaces a user resolver (`file` or `ldap`, LinOTP parameter names; see
+       * docs/users.md "In the sidecar"). `origin: 'admin'` holds it to the `resources`
+       * allow-lists; the default `'local'` is the host's own code or config file. Returns warnings.
+       */
+      set: (input: ResolverInput, options: { origin?: ResolverOrigin } = {}) => settings.setResolver(input, options.origin ?? 'local'),
+      /** Every resolver; secrets shown as `***`. */
+      list: () => settings.resolvers,
+      get: (name: string) => settings.resolvers.find((r) => r.name === name),
+      /** @returns false when there was none. Refused while a realm lists it, and for resolvers given in code. */
+      delete: (name: string) => settings.deleteResolver(name),
     },
 
     /** The user directories (realms of resolvers): `find(login, realm?)`, `checkPassword(login, password, realm?)`. */

@@ -19,6 +19,7 @@ export type PublicTypes = [
   Core.ResourceOptions, Core.PolicyQuery, Core.PolicyDirectoryUser, Core.PolicyRecord, Core.MemoryStoreOptions, Core.SqliteStoreOptions,
   Core.ChallengeRecord, Core.ChallengeStore, Core.SettingsStore, Core.Store, Core.TokenRecord, Core.TokenStore, Core.HashLib,
   Core.User, Core.UserAttributes, Core.UserResolver, Core.Users, Core.RealmsOptions, Core.FileResolverOptions,
+  Core.ResolverDefinition, Core.ResolverInput, Core.ResolverOrigin, Core.ResolverType, Core.RealmOptions, Core.ResolverListing,
   Core.FunctionResolverOptions, Core.FoundUser, Core.LdapResolverOptions,
   Core.AuditRecord, Core.CheckRequest, Core.CheckResult, Core.TriggerRequest, Core.VerifyRequest, Core.ChallengeReply,
   Middleware.ValidateOptions, Middleware.AdminOptions, Middleware.ThrottleOptions, Middleware.GateOptions, Middleware.GateChallenge, Middleware.SecondFactorGate,

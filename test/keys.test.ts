@@ -22,6 +22,8 @@ import { createSmsOtp } from '../src/sms-otp.js'
 import { createMemoryStore } from '../src/stores/memory.js'
 import { createSqliteStore } from '../src/stores/sqlite.js'
 import type { SettingsStore, Store } from '../src/stores/types.js'
+import Database from 'better-sqlite3'
+import { decodeResolver } from '../src/settings/resolvers.js'
 import { readOutbox } from './helpers/harness.js'
 
 const root = join(import.meta.dirname, '..')
@@ -280,6 +282,23 @@ describe('key rotate', () => {
       await third.close()
     }
     await opensNothing(join(dataDir, 'sms-otp.db'), newKey)
+  })
+
+  it('re-seals a stored LDAP resolver password (BINDPW): after the rotation it decrypts with the new key only', async () => {
+    const { dataDir } = await installed()
+    const first = await start({ dataDir })
+    await first.otp.resolvers.set({ name: 'corp', type: 'ldap', params: { LDAPURI: 'ldap://127.0.0.1:1', LDAPBASE: 'dc=example,dc=org', BINDDN: 'cn=service,dc=example,dc=org', BINDPW: 'bind-secret' } })
+    await first.close()
+    const oldKey = await loadMasterKey(join(dataDir, 'sms-otp.key'), {})
+    const report = await rotateMasterKey({ dataDir, env: {} })
+    assert.equal(report.providers, 1)
+    const newKey = await loadMasterKey(join(dataDir, 'sms-otp.key'), {})
+    const db = new Database(join(dataDir, 'sms-otp.db'), { readonly: true })
+    const row = db.prepare("SELECT value FROM settings WHERE kind = 'resolver' AND name = 'corp'").get() as { value: string }
+    db.close()
+    assert.equal(row.value.includes('bind-secret'), false)
+    assert.equal(decodeResolver('corp', row.value, new Secrets(newKey)).definition.params.BINDPW, 'bind-secret')
+    assert.ok(decodeResolver('corp', row.value, new Secrets(oldKey)).error, 'the old key opens nothing')
   })
 
   it('with SMS_OTP_ENC_KEY: refused without --new-key-file; with it the new key goes there and only the new key starts', async () => {

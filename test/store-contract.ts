@@ -319,6 +319,18 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.equal(await store.settings.get('provider', 'a'), 'ciphertext')
       })
 
+      it('keeps user resolver definitions (kind resolver) apart from the other kinds', async () => {
+        await store.settings.batch([
+          { kind: 'resolver', name: 'corp', value: '{"type":"ldap"}' },
+          { kind: 'realm', name: 'corp', value: '{"resolvers":["corp"]}' },
+        ])
+        assert.deepEqual([...(await store.settings.list('resolver'))], [['corp', '{"type":"ldap"}']])
+        assert.equal(await store.settings.get('realm', 'corp'), '{"resolvers":["corp"]}')
+        assert.equal(await store.settings.get('provider', 'corp'), undefined)
+        assert.equal(await store.settings.delete('resolver', 'corp'), true)
+        assert.deepEqual([...(await store.settings.list('resolver'))], [])
+      })
+
       it('batch applies puts and deletes together', async () => {
         await store.settings.put('policy', 'old', 'x')
         await store.settings.batch([

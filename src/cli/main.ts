@@ -34,7 +34,7 @@ program
   .option('--port <port>', 'port to listen on', port, 5001)
   .option('--db <file>', 'SQLite file (default: <data-dir>/sms-otp.db)')
   .option('--data-dir <dir>', 'directory for the database, key file and outbox', './data')
-  .option('--config <file>', 'JSON config: realms, providers, policies, config keys, tokens')
+  .option('--config <file>', 'JSON config: resolvers, realms, providers, policies, config keys, tokens')
   .option('--demo', 'load the demo configuration (outbox provider, user alice with PIN 1234)')
   .option('--admin-port <port>', 'serve /admin and /system on a listener of their own (the main one then answers 404 for them)', port)
   .option('--admin-host <host>', 'address of the admin listener (default 127.0.0.1; needs --admin-port)')

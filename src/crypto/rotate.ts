@@ -33,6 +33,7 @@ import { KEY_CHECK, PIN_KEY, ROTATING, keyMismatch, sealedConfig, usePinKey, ver
 import { KEY_FILE_NAME, checkDataDir, createKeyFile, databaseExists, loadMasterKey, readKeyFile, syncDirectory } from './key-file.js'
 import { acquireRunLock, type RunLock } from './run-lock.js'
 import { Secrets } from './secrets.js'
+import { resealResolver } from '../settings/resolvers.js'
 
 /** What a rotation re-sealed in this run. */
 export interface RotationCounts {
@@ -75,7 +76,7 @@ export async function rekeyStore(store: Store, from: Secrets, to: Secrets): Prom
     } // else removed meanwhile: nothing to re-seal
   }
 
-  const ops: Array<{ kind: 'config' | 'provider'; name: string; value: string | null }> = []
+  const ops: Array<{ kind: 'config' | 'provider' | 'resolver'; name: string; value: string | null }> = []
   for (const [name, value] of await settings.list('provider')) {
     const sealed = sealedConfig(value)
     if (sealed === undefined) throw new OtpError('ERR_OTP_STORE', `stored provider '${name}' is corrupt`, { status: 500 })
@@ -89,6 +90,11 @@ export async function rekeyStore(store: Store, from: Secrets, to: Secrets): Prom
     ops.push({ kind: 'config', name: 'SMSProviderConfig', value: to.encryptConfig(IMPORTED_DEFAULT, from.decryptConfig(IMPORTED_DEFAULT, legacy)) })
   }
   const providers = ops.length
+  // Stored LDAP resolvers keep their BINDPW sealed like provider configs.
+  for (const [name, value] of await settings.list('resolver')) {
+    const resealed = resealResolver(name, value, from, to)
+    if (resealed !== undefined) ops.push({ kind: 'resolver', name, value: resealed })
+  }
   ops.push(
     { kind: 'config', name: PIN_KEY, value: from.sealPinKeyFor(to) },
     { kind: 'config', name: KEY_CHECK, value: to.keyCheckValue },

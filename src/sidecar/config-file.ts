@@ -1,7 +1,7 @@
 /**
- * The sidecar's JSON config file: realms, providers, policies, config keys and tokens to create
- * at start. Everything is validated before anything is written; tokens whose serial exists are
- * left alone, so restarts are idempotent.
+ * The sidecar's JSON config file: user resolvers, realms, providers, policies, config keys and
+ * tokens to create at start. Everything is validated before anything is written; tokens whose
+ * serial exists are left alone, so restarts are idempotent.
  */
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
@@ -15,14 +15,29 @@ import { checkProviderName, parseProviderTimeout } from '../settings/providers.j
 import { Secrets } from '../crypto/secrets.js'
 import { buildToken } from '../tokens/enroll.js'
 import type { SmsOtp } from '../sms-otp.js'
+import { checkResolverResources } from '../users/build.js'
+import { parseResolverDefinition, realmResolverName } from '../users/definitions.js'
 import { defaultRegistry } from '../sms-otp.js'
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String)
 
+/**
+ * A resolver parameter: a value, an object (`USERINFO`), or `{ "env": "NAME" }` to take the value
+ * from the environment (keeps `BINDPW` out of the file).
+ */
+const resolverParam = z.union([z.string(), z.number(), z.boolean(), z.object({ env: z.string().min(1) }).strict(), z.record(z.string())])
+const resolverEntry = z
+  .object({ name: z.string(), type: z.string() })
+  .catchall(resolverParam)
+  .transform(({ name, type, ...params }) => ({ name, type, params }))
+type ResolverParam = z.infer<typeof resolverParam>
+
 const schema = z
   .object({
     adminToken: z.string().min(16, 'at least 16 characters').optional(),
-    realms: z.array(z.object({ name: z.string(), default: z.boolean().optional() }).strict()).default([]),
+    // Optional, not defaulted: configs built in code (the demo) need not name it.
+    resolvers: z.array(resolverEntry).optional(),
+    realms: z.array(z.object({ name: z.string(), default: z.boolean().optional(), resolvers: z.array(z.string()).optional() }).strict()).default([]),
     providers: z
       .array(
         z
@@ -99,6 +114,18 @@ export function parseConfig(json: unknown, origin = 'config', resources?: Resour
       throw new ConfigError(`${origin}: ${section}: ${err.message}`, code, err)
     }
   }
+  const names = new Set<string>()
+  config.resolvers = config.resolvers?.map((r) => {
+    let params: Record<string, ResolverParam> = {}
+    within('resolvers', () => {
+      params = fromEnvironment(r.name, r.params)
+      const { definition } = parseResolverDefinition({ name: r.name, type: r.type, params })
+      if (names.has(definition.name)) throw new ConfigError(`resolver '${definition.name}' is defined twice`)
+      names.add(definition.name)
+      checkResolverResources(definition, { origin: 'local', policy })
+    })
+    return { ...r, params }
+  })
   for (const p of config.providers) {
     within(`providers: ${p.name}`, () => {
       checkProviderName(p.name)
@@ -117,9 +144,39 @@ function providerRecord(p: SidecarConfig['providers'][number]) {
   return { name: p.name, className: p.class, config: typeof p.config === 'string' ? p.config : JSON.stringify(p.config), timeout: parseProviderTimeout(p.timeout) }
 }
 
+/**
+ * Environment indirection: `{ "env": "NAME" }` becomes the variable's value (never for
+ * `USERINFO`, whose values are attribute names). @throws ConfigError naming the variable.
+ */
+function fromEnvironment(resolver: string, params: Record<string, ResolverParam>): Record<string, ResolverParam> {
+  const out: Record<string, ResolverParam> = {}
+  for (const [key, value] of Object.entries(params)) {
+    const env = key.toUpperCase() !== 'USERINFO' && typeof value === 'object' && value !== null && 'env' in value ? (value as { env: unknown }).env : undefined
+    if (typeof env !== 'string') {
+      out[key] = value
+      continue
+    }
+    const v = process.env[env]
+    if (v === undefined || v === '') throw new ConfigError(`resolver '${resolver}': ${key}: environment variable ${env} is not set`)
+    out[key] = v
+  }
+  return out
+}
+
 /** Applies a validated config to the engine. Returns the serials of tokens it created. */
 export async function applyConfig(otp: SmsOtp, config: SidecarConfig): Promise<string[]> {
-  for (const r of config.realms) await otp.realms.set(r.name, r.default === true)
+  // Realms may name resolvers of this file, of the store or of the host's code: checked before any write.
+  const resolvers = config.resolvers ?? []
+  const known = new Set([...resolvers.map((r) => r.name), ...otp.resolvers.list().map((r) => r.name)])
+  for (const realm of config.realms) {
+    const missing = (realm.resolvers ?? []).map(realmResolverName).find((r) => !known.has(r))
+    if (missing !== undefined) throw new ConfigError(`config: realms: ${realm.name}: no resolver '${missing.slice(0, 64)}'`)
+  }
+  for (const r of resolvers) {
+    const warnings = await otp.resolvers.set(r)
+    for (const w of warnings) otp.core.logger.warn({ resolver: r.name }, w)
+  }
+  for (const r of config.realms) await otp.realms.set(r.name, { default: r.default === true, ...(r.resolvers === undefined ? {} : { resolvers: r.resolvers }) })
   if (Object.keys(config.config).length) {
     const { warnings } = await otp.config.set(config.config)
     for (const w of warnings) otp.core.logger.warn({}, w)

@@ -10,7 +10,7 @@ import { LRUCache } from 'lru-cache'
 import { OtpError, invalidOption } from '../errors.js'
 import type { ChallengeRecord, SettingsKind, Store, TokenPatch, TokenQuery, TokenRecord } from './types.js'
 
-const SETTINGS_KINDS: ReadonlySet<string> = new Set<SettingsKind>(['config', 'provider', 'policy', 'realm'])
+const SETTINGS_KINDS: ReadonlySet<string> = new Set<SettingsKind>(['config', 'provider', 'policy', 'realm', 'resolver'])
 const PATCH_FIELDS = ['phone', 'pinHash', 'maxfail', 'active', 'description', 'user', 'realm', 'countWindow'] as const
 
 export interface MemoryStoreOptions {
@@ -26,7 +26,7 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return value
 }
 
-/** Validates a settings kind; a typo must not create a fourth, invisible namespace. */
+/** Validates a settings kind; a typo must not create another, invisible namespace. */
 export function assertSettingsKind(kind: unknown): asserts kind is SettingsKind {
   if (typeof kind !== 'string' || !SETTINGS_KINDS.has(kind)) throw invalidOption('kind', `unknown settings kind ${JSON.stringify(kind)}`)
 }

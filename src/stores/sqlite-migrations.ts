@@ -59,6 +59,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    // Settings kind 'resolver' (user resolver definitions). SQLite cannot change a CHECK
+    // constraint in place: the table is copied into one with the wider constraint.
+    up: `
+      CREATE TABLE settings_v2 (
+        kind  TEXT NOT NULL CHECK (kind IN ('config', 'provider', 'policy', 'realm', 'resolver')),
+        name  TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+      ) STRICT;
+      INSERT INTO settings_v2 (kind, name, value) SELECT kind, name, value FROM settings;
+      DROP TABLE settings;
+      ALTER TABLE settings_v2 RENAME TO settings;
+    `,
+  },
 ]
 
 /** The schema version this code writes. */

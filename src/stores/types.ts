@@ -139,10 +139,11 @@ export interface ChallengeStore {
 }
 
 /** Kinds of settings the settings store keeps. */
-export type SettingsKind = 'config' | 'provider' | 'policy' | 'realm'
+export type SettingsKind = 'config' | 'provider' | 'policy' | 'realm' | 'resolver'
 
 /**
- * Small, rarely written settings: config keys, provider definitions, policies, realms. Values are
+ * Small, rarely written settings: config keys, provider definitions, policies, realms, user
+ * resolver definitions. Values are
  * opaque strings (JSON or ciphertext) owned by the core.
  */
 export interface SettingsStore {

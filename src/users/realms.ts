@@ -54,6 +54,14 @@ export function createRealms(options: RealmsOptions): Users {
   }
   const defaultRealm = options.defaultRealm?.toLowerCase() ?? (table.size === 1 ? [...table.keys()][0] : undefined)
   if (defaultRealm !== undefined && !table.has(defaultRealm)) throw invalidOption('users.defaultRealm', `no realm '${options.defaultRealm}'`)
+  return realmsOf(table, defaultRealm)
+}
+
+/**
+ * The directory over a checked table (lower-case realm names; a realm may have no resolvers yet:
+ * it then knows nobody). `close` closes every resolver of the table.
+ */
+export function realmsOf(table: ReadonlyMap<string, readonly UserResolver[]>, defaultRealm: string | undefined): Users {
   const resolvers = new Set([...table.values()].flat())
 
   const realmOf = (realm: string | undefined): [string, readonly UserResolver[]] | undefined => {
