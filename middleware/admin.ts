@@ -9,6 +9,7 @@
 import { Router, type RequestHandler, type Response } from 'express'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { OtpError, ParameterError, invalidOption } from '../src/errors.js'
+import { tokenView } from '../src/admin/tokens.js'
 import { parseProviderTimeout } from '../src/settings/providers.js'
 import { LINOTP_CLASS, LINOTP_TYPE } from '../src/users/definitions.js'
 import type { SmsOtp } from '../src/sms-otp.js'
@@ -89,7 +90,7 @@ export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
   route('/admin/show', 'tokens listed', async (q, note) => {
     const tokens = await otp.tokens.show(selection(q))
     note.target.count = String(tokens.length)
-    return envelope({ resultset: { tokens: tokens.length }, data: tokens })
+    return envelope({ resultset: { tokens: tokens.length }, data: tokens.map(tokenView) })
   })
   const tokenActions = { remove: 'tokens removed', enable: 'tokens enabled', disable: 'tokens disabled', reset: 'failcount reset' } as const
   for (const [name, action] of Object.entries(tokenActions) as Array<[keyof typeof tokenActions, string]>) {

@@ -264,7 +264,7 @@ describe('requests that must not act', () => {
       assert.equal(r.status, 405)
       assert.equal(r.headers.get('allow'), 'GET, POST')
       assert.deepEqual(await h.sms(), [], 'no SMS')
-      assert.equal((await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.['LinOtp.FailCount'], 0, 'nothing counted')
+      assert.equal((await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.failcount, 0, 'nothing counted')
     })
   }
   it('threat: other methods (OPTIONS preflight, PUT) act like POST — refused with 405 and a coded error', async () => {
@@ -279,7 +279,7 @@ describe('requests that must not act', () => {
     await h.post('/validate/check', { user: 'alice', pass: '9999' }) // one failure to reset
     const r = await raw(`${h.url}/admin/reset?serial=LSSM0001`, { method: 'HEAD', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
     assert.equal(r.status, 405)
-    assert.equal((await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.['LinOtp.FailCount'], 1, 'not reset')
+    assert.equal((await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.failcount, 1, 'not reset')
   })
   it('GET and POST keep working (LinOTP clients use both)', async () => {
     const got = await h.get('/validate/check', { user: 'alice', pass: '1234' })

@@ -61,6 +61,10 @@ describe('admin token and provider operations', () => {
     const text = JSON.stringify(shown.body)
     assert.equal(shown.body.result.value.resultset.tokens, 1)
     assert.equal(shown.body.result.value.data[0]['LinOtp.TokenSerialnumber'], serial)
+    // The library answers typed camelCase; LinOTP's names are for the wire only.
+    const [info] = await h.otp.tokens.show({ serial })
+    assert.deepEqual({ serial: info?.serial, user: info?.user, phone: info?.phone, otplen: info?.otplen }, { serial, user: 'alice', phone: '+4915112345678', otplen: 6 })
+    assert.equal(Object.keys(info ?? {}).some((k) => k.startsWith('LinOtp')), false)
     assert.ok(!text.includes('3132333435'), 'no seed')
     assert.ok(!/v1[:$]/.test(text), 'no ciphertext and no PIN hash')
     const stored = await h.otp.core.store.tokens.get(serial)
@@ -72,7 +76,7 @@ describe('admin token and provider operations', () => {
     assert.equal(r.status, 400)
     assert.equal(r.body.result.error.code, 'ERR_OTP_TOKEN_EXISTS')
     const [view] = await h.otp.tokens.show({ serial: 'LSSM0001' })
-    assert.equal(view?.['LinOtp.Username'], 'alice')
+    assert.equal(view?.user, 'alice')
   })
   it('disable / enable / set / reset / remove by serial', async () => {
     assert.equal((await h.admin('/admin/disable', { serial: 'LSSM0001' })).body.result.value, 1)
@@ -82,9 +86,9 @@ describe('admin token and provider operations', () => {
     assert.equal((await h.admin('/admin/enable', { serial: 'LSSM0001' })).body.result.value, 1)
     assert.equal((await h.admin('/admin/set', { serial: 'LSSM0001', MaxFailCount: '3', phone: '+4915112345670' })).body.result.value, 1)
     const [view] = await h.otp.tokens.show({ serial: 'LSSM0001' })
-    assert.equal(view?.['LinOtp.MaxFail'], 3)
-    assert.equal(view?.['LinOtp.TokenInfo'].phone, '+4915112345670')
-    const failcount = async () => (await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.['LinOtp.FailCount']
+    assert.equal(view?.maxfail, 3)
+    assert.equal(view?.phone, '+4915112345670')
+    const failcount = async () => (await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.failcount
     await h.post('/validate/check', { user: 'alice', pass: '1234000000' }) // PIN + a wrong OTP: counted
     await h.post('/validate/check', { user: 'alice', pass: '9999' }) // wrong PIN: counted
     assert.equal(await failcount(), 2, 'two failures before the reset')

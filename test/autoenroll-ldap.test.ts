@@ -53,7 +53,7 @@ describe('auto-enrolment from LDAP (real slapd)', { skip: slapdSkip }, () => {
       assert.equal(first.body.detail?.message, 'sms submitted', JSON.stringify(first.body))
       assert.equal((await h.sms())[0]?.phone, '+4915187654321')
       const [token] = await h.otp.tokens.show({ user: 'dora', realm: 'example' })
-      assert.equal(token?.['LinOtp.TokenSerialnumber'], autoSerial('dora', 'example'))
+      assert.equal(token?.serial, autoSerial('dora', 'example'))
       const ok = await check(h, { user: 'dora', transactionid: first.body.detail.transactionid, pass: await h.lastOtp() })
       assert.equal(ok.body.result.value, true)
     } finally {

@@ -56,6 +56,6 @@ describe('sms_dynamic_mobile_number', () => {
     assert.equal(r.internalError, true)
     assert.equal((await h.sms()).length, 0)
     // The challenge made for it was withdrawn: the next try sends at once.
-    assert.equal((await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.['LinOtp.FailCount'], 0)
+    assert.equal((await h.otp.tokens.show({ serial: 'LSSM0001' }))[0]?.failcount, 0)
   })
 })

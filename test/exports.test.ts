@@ -16,7 +16,7 @@ import type * as Passport from '../strategies/index.js'
 export type PublicTypes = [
   Core.SmsOtp, Core.SmsOtpOptions, Core.OtpErrorCode, Core.Clock, Core.Logger, Core.ProviderClass, Core.ProviderContext,
   Core.ProviderRecord, Core.SendResult, Core.SmsMessage, Core.SmsProvider, Core.ProviderOrigin, Core.ResourceContext,
-  Core.ResourceOptions, Core.PolicyQuery, Core.PolicyDirectoryUser, Core.PolicyRecord, Core.MemoryStoreOptions, Core.SqliteStoreOptions,
+  Core.ResourceOptions, Core.SmsChallenge, Core.TokenInfo, Core.PolicyQuery, Core.PolicyDirectoryUser, Core.PolicyRecord, Core.MemoryStoreOptions, Core.SqliteStoreOptions,
   Core.ChallengeRecord, Core.ChallengeStore, Core.SettingsStore, Core.Store, Core.TokenRecord, Core.TokenStore, Core.HashLib,
   Core.User, Core.UserAttributes, Core.UserResolver, Core.Users, Core.RealmsOptions, Core.FileResolverOptions,
   Core.ResolverDefinition, Core.ResolverInput, Core.ResolverOrigin, Core.ResolverType, Core.RealmOptions, Core.ResolverListing,

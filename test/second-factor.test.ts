@@ -120,7 +120,7 @@ async function startApp(opts: { session?: boolean; global?: boolean; gate?: Part
     },
     async failcount() {
       const [t] = await otp.tokens.show({ serial: 'LSSM0001' })
-      return t?.['LinOtp.FailCount'] ?? -1
+      return t?.failcount ?? -1
     },
     async close() {
       server.closeAllConnections()

@@ -168,7 +168,7 @@ export async function startApp(options: AppOptions = {}): Promise<StrategyApp> {
     },
     async failcount() {
       const [t] = await otp.tokens.show({ serial: 'LSSM0001' })
-      return t?.['LinOtp.FailCount'] ?? -1
+      return t?.failcount ?? -1
     },
     async close() {
       server.closeAllConnections()

@@ -10,7 +10,28 @@ import { MAX_PIN_LENGTH, buildToken, parseMaxFail, type EnrollParams } from '../
 import { isDecoy } from '../validate/decoy.js'
 import { resolveUser } from '../validate/user.js'
 
-/** A token as `/admin/show` lists it (LinOTP names). No seed, no PIN hash. */
+/** A token as the library lists it (`otp.tokens.show`): typed, camelCase. No seed, no PIN hash. */
+export interface TokenInfo {
+  readonly serial: string
+  readonly type: 'sms'
+  /** Owner's login, or null for an unassigned token. */
+  readonly user: string | null
+  readonly realm: string | null
+  readonly phone: string
+  readonly description: string
+  readonly active: boolean
+  readonly failcount: number
+  readonly maxfail: number
+  /** The HOTP counter of the last OTP sent. */
+  readonly counter: number
+  readonly countWindow: number
+  readonly otplen: 6 | 8
+  readonly hashlib: 'sha1' | 'sha256' | 'sha512'
+  /** Epoch ms. */
+  readonly createdAt: number
+}
+
+/** A token as `/admin/show` lists it on the wire (LinOTP names). */
 export interface TokenView {
   'LinOtp.TokenSerialnumber': string
   'LinOtp.TokenType': 'sms'
@@ -26,7 +47,27 @@ export interface TokenView {
   'LinOtp.TokenInfo': { phone: string; hashlib: string }
 }
 
-export function tokenView(t: TokenRecord, revealPhone = true): TokenView {
+export function tokenInfo(t: TokenRecord): TokenInfo {
+  return {
+    serial: t.serial,
+    type: 'sms',
+    user: t.user,
+    realm: t.realm,
+    phone: t.phone,
+    description: t.description,
+    active: t.active,
+    failcount: t.failcount,
+    maxfail: t.maxfail,
+    counter: t.counter,
+    countWindow: t.countWindow,
+    otplen: t.otplen,
+    hashlib: t.hashlib,
+    createdAt: t.createdAt,
+  }
+}
+
+/** LinOTP's names for a listed token (the admin router's answer). */
+export function tokenView(t: TokenInfo): TokenView {
   return {
     'LinOtp.TokenSerialnumber': t.serial,
     'LinOtp.TokenType': 'sms',
@@ -39,7 +80,7 @@ export function tokenView(t: TokenRecord, revealPhone = true): TokenView {
     'LinOtp.Count': t.counter,
     'LinOtp.CountWindow': t.countWindow,
     'LinOtp.OtpLen': t.otplen,
-    'LinOtp.TokenInfo': { phone: revealPhone ? t.phone : maskPhone(t.phone), hashlib: t.hashlib },
+    'LinOtp.TokenInfo': { phone: t.phone, hashlib: t.hashlib },
   }
 }
 
@@ -60,18 +101,18 @@ export async function initToken(core: Core, params: EnrollParams): Promise<strin
 }
 
 /** Tokens by serial and/or owner. */
-export async function showTokens(core: Core, filter: { serial?: string | undefined; user?: string | undefined; realm?: string | undefined }): Promise<TokenView[]> {
+export async function showTokens(core: Core, filter: { serial?: string | undefined; user?: string | undefined; realm?: string | undefined }): Promise<TokenInfo[]> {
   if (filter.serial !== undefined) {
     const t = isDecoy(filter.serial) ? undefined : await core.store.tokens.get(filter.serial)
-    return t ? [tokenView(t)] : []
+    return t ? [tokenInfo(t)] : []
   }
   if (filter.user !== undefined) {
     const owner = ownerOf(core, filter.user, filter.realm)
     const tokens = await core.store.tokens.list({ user: owner.user ?? '' })
-    return tokens.filter((t) => t.realm === owner.realm).map((t) => tokenView(t))
+    return tokens.filter((t) => t.realm === owner.realm).map(tokenInfo)
   }
   const listed = await core.store.tokens.list(filter.realm === undefined ? {} : { realm: filter.realm.toLowerCase() })
-  return listed.filter((t) => !isDecoy(t.serial)).map((t) => tokenView(t))
+  return listed.filter((t) => !isDecoy(t.serial)).map(tokenInfo)
 }
 
 /** Selects tokens by serial or by user (LinOTP admin semantics); at least one must be given. */
