@@ -32,6 +32,12 @@ export interface SecondFactorGate extends RequestHandler {
   readonly verify: RequestHandler
   /** POST: a new SMS for the open challenge once the cooldown is over. */
   readonly resend: RequestHandler
+  /**
+   * The open challenge of this session's user, for drawing the OTP page (masked phone, seconds
+   * until resend) after a reload; undefined when there is none. Reads only: sends nothing.
+   * @example app.get('/otp', (req, res) => res.render('otp', { challenge: gate.challenge(req) }))
+   */
+  readonly challenge: (req: Request) => GateChallenge | undefined
 }
 
 /** Session keys besides the pending record. `device`: let in by a remembered device issued then. */
@@ -162,7 +168,15 @@ export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFa
     // A missing session middleware (sessionOf throws) and every other throw goes to `next`.
     fn(req, res, next).catch((err: unknown) => next(err instanceof Error ? err : new Error(String(err))))
   }
-  return Object.assign(wrap(guard), { verify: wrap(verify), resend: wrap(resend) })
+  const challenge = (req: Request): GateChallenge | undefined => {
+    const session = sessionOf(req)
+    const who = userOf(o, req)
+    const pending = home.peek({ session })
+    const now = otp.core.clock.now()
+    if (!who || !pending || !sameUser(pending, who) || judge(pending, now, undefined, o.maxAttempts) !== 'ok') return undefined
+    return reuse(o, pending, now)
+  }
+  return Object.assign(wrap(guard), { verify: wrap(verify), resend: wrap(resend), challenge })
 }
 
 /** The request's session; a missing session middleware is the app's setup mistake, said at once. */
@@ -177,7 +191,7 @@ function sessionOf(req: Request): Sess {
 function userOf(o: ResolvedGate, req: Request): SecondFactorUser | undefined {
   const mapped = o.getUser(req)
   if (mapped === undefined || mapped === '') return undefined
-  return typeof mapped === 'string' ? { user: mapped, realm: o.realm } : { user: mapped.user, realm: mapped.realm ?? o.realm }
+  return typeof mapped === 'string' ? { user: mapped, realm: o.realm } : { user: mapped.user, realm: mapped.realm ?? o.realm, phone: mapped.phone }
 }
 
 function sameUser(p: { user: string; realm: string | null }, who: SecondFactorUser): boolean {

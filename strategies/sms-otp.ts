@@ -63,6 +63,26 @@ export class SmsOtpStrategy implements passport.Strategy {
     this.name = this._o.name
   }
 
+  /**
+   * The challenge this browser (its session, or `handle`) is answering, for drawing the OTP page
+   * again after a reload: transaction id, masked phone, seconds until resend. Undefined when none
+   * is open, it expired, or its attempts are used up. Reads only: sends nothing, consumes nothing.
+   * @example app.get('/otp', (req, res) => res.render('otp', { challenge: strategy.challenge(req) }))
+   */
+  challenge(req: express.Request, handle?: string): SmsOtpChallenge | undefined {
+    const o = this._o
+    const pending = o.home.peek({ session: (req as unknown as { session?: Record<string, unknown> }).session, handle })
+    const now = o.otp.core.clock.now()
+    if (!pending || judge(pending, now, undefined, o.maxAttempts) !== 'ok') return undefined
+    return {
+      transactionId: pending.transactionId,
+      message: o.otp.core.settings.config.string('SMS_CHALLENGE_PROMPT'),
+      ...(pending.maskedPhone === undefined ? {} : { maskedPhone: pending.maskedPhone }),
+      resendInSeconds: secondsUntilResend(pending, now),
+      ...(handle === undefined ? {} : { handle }),
+    }
+  }
+
   authenticate(this: Created, req: express.Request): void {
     void this._run(req).catch((err: unknown) => this.error(err instanceof Error ? err : new Error(String(err))))
   }

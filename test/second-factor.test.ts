@@ -64,6 +64,9 @@ async function startApp(opts: { session?: boolean; global?: boolean; gate?: Part
   app.get('/otp', (_req, res) => {
     res.send('otp page')
   })
+  app.get('/otp-state', (req, res) => {
+    res.json(gate.challenge(req) ?? null)
+  })
   app.post('/otp', gate.verify)
   app.post('/otp/resend', gate.resend)
   // Global: the gate guards every path (what an app-wide `app.use(gate)` remembers as the way back).
@@ -285,6 +288,32 @@ describe('requireSecondFactor()', () => {
     assert.equal((await app.sms()).at(-1)?.phone, '+4915187654321')
   })
 
+})
+
+describe('requireSecondFactor() auto-enrolment', () => {
+  it("enrols a user without a token with the phone getUser vouches for (an OIDC phone_number)", async () => {
+    const app = await startApp({
+      gate: { getUser: (req) => {
+        const user = (req as unknown as { session?: { user?: string } }).session?.user
+        return user === undefined ? undefined : { user, phone: '+4917612345678' }
+      } },
+    })
+    try {
+      await app.otp.policies.set({ name: 'ae', scope: 'enrollment', action: 'autoenrollment=sms', user: '*', realm: '*' })
+      const b = app.browser()
+      await b.post('/first', { user: 'erin' })
+      const r = await b.get('/profile', true)
+      assert.equal(r.status, 401)
+      assert.match((r.body as { challenge: { maskedPhone: string } }).challenge.maskedPhone, /5678$/)
+      // The OTP page drawn again after a reload reads the same challenge, sending nothing.
+      assert.match(JSON.stringify((await b.get('/otp-state', true)).body), /"maskedPhone":"[^"]*5678"/)
+      assert.equal((await app.sms()).at(-1)?.phone, '+4917612345678')
+      assert.equal((await b.post('/otp', { otp: await app.lastOtp() }, true)).status, 200)
+      assert.equal((await b.get('/profile', true)).status, 200)
+    } finally {
+      await app.close()
+    }
+  })
 })
 
 describe('requireSecondFactor() mounted app-wide', () => {

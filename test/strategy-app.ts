@@ -77,7 +77,8 @@ export async function startApp(options: AppOptions = {}): Promise<StrategyApp> {
   const pp = new passport.Passport()
   pp.serializeUser((user, done) => done(null, JSON.stringify(user)))
   pp.deserializeUser((raw: string, done) => done(null, JSON.parse(raw) as Express.User))
-  pp.use(new SmsOtpStrategy({ otp, ...options.strategy }))
+  const strategy = new SmsOtpStrategy({ otp, ...options.strategy })
+  pp.use(strategy)
   // The first factor of the external mode: passport-local with a fixed directory.
   pp.use(new LocalStrategy((username, password, done) => done(null, password === `${username}-password` ? { username } : false)))
 
@@ -103,6 +104,9 @@ export async function startApp(options: AppOptions = {}): Promise<StrategyApp> {
       if (!user) return res.status(status ?? 401).json(info ?? {})
       res.json({ ok: true, user })
     })(req, res, next)
+  })
+  app.get('/challenge', (req, res) => {
+    res.json({ challenge: strategy.challenge(req, typeof req.query.handle === 'string' ? req.query.handle : undefined) ?? null })
   })
   app.get('/state', (req, res) => {
     res.json({ pending: (req as unknown as { session?: Record<string, unknown> }).session?.smsOtp ?? null })

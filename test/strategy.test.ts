@@ -262,6 +262,24 @@ describe('SmsOtpStrategy, second step only (firstFactor: external)', () => {
   })
 })
 
+describe('SmsOtpStrategy.challenge(req): the OTP page after a reload', () => {
+  it('shows the open challenge (masked phone, resend time) without sending; none after success', async () => {
+    const a = await start()
+    const b = a.browser()
+    assert.equal((await b.get('/challenge')).body.challenge, null)
+    const ch = await b.post('/login', { username: 'alice', password: '1234' })
+    a.clock.advance(10_000)
+    const sent = (await a.sms()).length
+    const shown = (await b.get('/challenge')).body.challenge
+    assert.equal(shown.transactionId, ch.body.challenge.transactionId)
+    assert.match(shown.maskedPhone, /5678$/)
+    assert.equal(shown.resendInSeconds, 20)
+    assert.equal((await a.sms()).length, sent, 'reading sends nothing')
+    assert.equal((await b.post('/login', { otp: await a.lastOtp() })).status, 200)
+    assert.equal((await b.get('/challenge')).body.challenge, null)
+  })
+})
+
 describe('SmsOtpStrategy, auto-enrolment (external first factor)', () => {
   const phones: Record<string, string> = { erin: '+4917612345678', frank: 'not a number' }
   const userOf = (u: unknown) => {

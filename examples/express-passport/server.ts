@@ -20,6 +20,7 @@ import { isOtpError } from 'sms-otp'
 import { authenticate, logIn, loginOf, logOut, setupPassport } from './auth.js'
 import { csrfToken, verifyCsrf } from './csrf.js'
 import { openEngine } from './engine.js'
+import { serveExample } from '../shared/serve.js'
 import { COUNTDOWN_JS, STYLE_CSS, errorPage, loginPage, otpPage, profilePage, sendPage } from './views.js'
 
 const port = Number(process.env.PORT ?? 3000)
@@ -163,16 +164,7 @@ app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
   sendPage(res.status(unavailable ? 503 : 500), 'Sorry', errorPage(unavailable ? 'The SMS service is unavailable. Please try again in a minute.' : 'Something went wrong.'))
 })
 
-const server = app.listen(port, '127.0.0.1', () => {
-  log.info(`express-passport example on http://127.0.0.1:${port} (SMS codes go to ${join(dataDir, 'sms-outbox.log')})`)
+await serveExample(app, port, {
+  ready: () => log.info(`express-passport example on http://127.0.0.1:${port} (SMS codes go to ${join(dataDir, 'sms-outbox.log')})`),
+  close: () => otp.close(),
 })
-server.on('error', (err) => {
-  log.error({ message: err.message }, 'cannot listen')
-  process.exit(1)
-})
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    server.close(() => void otp.close().then(() => process.exit(0)))
-    server.closeAllConnections()
-  })
-}

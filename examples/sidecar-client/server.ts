@@ -22,6 +22,7 @@ import { pino } from 'pino'
 import { csrfToken, verifyCsrf } from '../express-passport/csrf.js'
 import { COUNTDOWN_JS, STYLE_CSS, errorPage, loginPage, profilePage, sendPage } from '../express-passport/views.js'
 import { SidecarUnavailable, validateClient } from './linotp-client.js'
+import { serveExample } from '../shared/serve.js'
 import { startSidecar } from './sidecar.js'
 import { otpPage } from './views.js'
 
@@ -137,16 +138,7 @@ app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
   sendPage(res.status(down ? 503 : 500), 'Sorry', errorPage(down ? 'Sign-in is unavailable right now. Please try again in a minute.' : 'Something went wrong.'))
 })
 
-const server = app.listen(port, '127.0.0.1', () => {
-  log.info(`sidecar-client example on http://127.0.0.1:${port}, sidecar ${sidecarUrl}${sidecar ? ` (SMS codes go to ${join(dataDir, 'sms-outbox.log')})` : ''}`)
+await serveExample(app, port, {
+  ready: () => log.info(`sidecar-client example on http://127.0.0.1:${port}, sidecar ${sidecarUrl}${sidecar ? ` (SMS codes go to ${join(dataDir, 'sms-outbox.log')})` : ''}`),
+  close: () => Promise.all([linotp.close(), sidecar?.close()]),
 })
-server.on('error', (err) => {
-  log.error({ message: err.message }, 'cannot listen')
-  process.exit(1)
-})
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    server.close(() => void Promise.all([linotp.close(), sidecar?.close()]).then(() => process.exit(0)))
-    server.closeAllConnections()
-  })
-}
