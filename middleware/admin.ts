@@ -106,6 +106,19 @@ export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
     return envelope(n)
   })
 
+  // sms-otp's own: the remembered devices of requireSecondFactor({ rememberDevice }).
+  route('/admin/revokeDevices', 'remembered devices revoked', async (q, note) => {
+    const user = param(q, 'user')
+    if (user === undefined && !isTrue(param(q, 'all'))) throw new ParameterError("Missing parameter: 'user' (or all=true)")
+    if (user === undefined) {
+      note.target.scope = 'all'
+      await otp.devices.revokeAll()
+    } else {
+      await otp.devices.revoke({ user, realm: param(q, 'realm') })
+    }
+    return envelope(true)
+  })
+
   route('/system/setProvider', 'provider set', async (q, note) => {
     note.codeOnly = true // provider errors may quote the configuration
     checkType(q)

@@ -70,7 +70,7 @@ export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFa
     }
     const now = otp.core.clock.now()
     if (isVerifiedFor(session[o.markerKey], who)) {
-      if (!markerRevoked(o, session[o.markerKey] as Marker, who)) return next()
+      if (!(await markerRevoked(o, session[o.markerKey] as Marker, who))) return next()
       // Let in by a remembered device that an admin has revoked since: the SMS again.
       delete session[o.markerKey]
     }
@@ -199,9 +199,9 @@ function sameUser(p: { user: string; realm: string | null }, who: SecondFactorUs
 }
 
 /** A marker from a remembered device whose cookie was revoked after it was issued. */
-function markerRevoked(o: ResolvedGate, marker: Marker, who: SecondFactorUser): boolean {
+async function markerRevoked(o: ResolvedGate, marker: Marker, who: SecondFactorUser): Promise<boolean> {
   if (typeof marker.device !== 'number') return false
-  return marker.device <= notBefore(o.otp.core.settings, deviceOwner(o.otp.core.settings, who.user, who.realm))
+  return marker.device <= (await notBefore(o.otp.core.store.settings, deviceOwner(o.otp.core.settings, who.user, who.realm)))
 }
 
 /**
@@ -215,7 +215,7 @@ async function rememberedDevice(o: ResolvedGate, req: Request, who: SecondFactor
   if (!claim) return false
   const settings = o.otp.core.settings
   const owner = deviceOwner(settings, who.user, who.realm)
-  if (claim.user !== owner.user || claim.realm !== owner.realm || claim.iat <= notBefore(settings, owner)) return false
+  if (claim.user !== owner.user || claim.realm !== owner.realm || claim.iat <= (await notBefore(o.otp.core.store.settings, owner))) return false
   await regenerate(req, o)
   const fresh = sessionOf(req)
   fresh[o.markerKey] = { user: who.user, realm: who.realm ?? null, device: claim.iat } satisfies Marker

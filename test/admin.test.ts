@@ -163,4 +163,18 @@ describe('admin token and provider operations', () => {
     assert.match(delRefused.body.result.error.message, /use \/system\/delProvider/)
     assert.deepEqual((await h.admin('/system/delConfig', { key: 'custom.key' })).body.result.value, { 'delConfig custom.key': true })
   })
+
+  it('revokeDevices: per user or all=true, audited; neither is a 400', async () => {
+    const { notBefore } = await import('../src/login/devices.js')
+    const store = h.otp.core.store.settings
+    h.clock.advance(5000)
+    assert.equal((await h.admin('/admin/revokeDevices', { user: 'alice', realm: 'example' })).body.result.value, true)
+    assert.equal(await notBefore(store, { user: 'alice', realm: 'example' }), h.clock.now())
+    assert.equal(await notBefore(store, { user: 'bob', realm: 'example' }), 0)
+    h.clock.advance(5000)
+    assert.equal((await h.admin('/admin/revokeDevices', { all: 'true' })).body.result.value, true)
+    assert.equal(await notBefore(store, { user: 'bob', realm: 'example' }), h.clock.now())
+    assert.equal((await h.admin('/admin/revokeDevices', {})).status, 400)
+    assert.equal(h.audit.filter((r) => r.action === 'remembered devices revoked').length >= 2, true)
+  })
 })

@@ -15,6 +15,8 @@ import { Secrets } from '../src/crypto/secrets.js'
 import { DeviceSigner } from '../src/login/devices.js'
 import { createSmsOtp, type SmsOtp } from '../src/sms-otp.js'
 import { requireSecondFactor, type GateOptions } from '../middleware/index.js'
+import { createSqliteStore } from '../src/stores/sqlite.js'
+import type { Store } from '../src/stores/types.js'
 import { readOutbox } from './helpers/harness.js'
 
 const SECRET = 'a device-cookie secret of at least 32 bytes'
@@ -27,11 +29,11 @@ afterEach(async () => {
   app = undefined
 })
 
-async function start(remember: GateOptions['rememberDevice'] = { days: 30, secret: SECRET, secure: false }): Promise<App> {
+async function start(remember: GateOptions['rememberDevice'] = { days: 30, secret: SECRET, secure: false }, engine: { store?: Store; secrets?: Secrets } = {}): Promise<App> {
   const dir = await mkdtemp(join(tmpdir(), 'sms-otp-remember-'))
   const outbox = join(dir, 'outbox.log')
   const clock = new ManualClock()
-  const otp = await createSmsOtp({ secrets: Secrets.ephemeral(), clock })
+  const otp = await createSmsOtp({ secrets: engine.secrets ?? Secrets.ephemeral(), clock, ...(engine.store ? { store: engine.store } : {}) })
   await otp.providers.set({ name: 'outbox', className: 'FileSMSProvider', config: JSON.stringify({ file: outbox, append: true }), timeout: 120 }, true)
   await otp.tokens.init({ user: 'alice', phone: '+4915112345678', pin: '1234' })
   await otp.tokens.init({ user: 'bob', phone: '+4915187654321', pin: '5678' })
@@ -152,6 +154,26 @@ describe('requireSecondFactor: remember this device', () => {
     b.jar.delete('connect.sid')
     await b.post('/first', { user: 'alice' })
     assert.equal((await b.get('/profile')).location, '/otp', 'the cookie is refused')
+  })
+
+  it('a revocation made by another process sharing the store (the sidecar admin) counts at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sms-otp-remember-db-'))
+    const secrets = Secrets.ephemeral()
+    const a = (app = await start(undefined, { store: createSqliteStore({ path: join(dir, 'db.sqlite') }), secrets }))
+    const b = browser(a)
+    await b.login('alice', true)
+    const admin = await createSmsOtp({ store: createSqliteStore({ path: join(dir, 'db.sqlite') }), secrets, clock: a.clock })
+    try {
+      a.clock.advance(1000)
+      await admin.devices.revoke({ user: 'alice' })
+    } finally {
+      await admin.close()
+    }
+    // The app's engine never reloaded its settings: the gate reads the store.
+    b.jar.delete('connect.sid')
+    await b.post('/first', { user: 'alice' })
+    assert.equal((await b.get('/profile')).location, '/otp')
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined)
   })
 
   it('revokeAll forgets every device; a device remembered afterwards works again', async () => {

@@ -5,14 +5,15 @@
  * - The cookie is `v1.<payload>.<mac>`: base64url JSON `{ u, r, iat, exp, id }` and an
  *   HMAC-SHA256 over it with the host's secret. It names the user it was earned by; the gate
  *   accepts it only for that user. It holds no secret of the user's (no OTP, no PIN, no phone).
- * - Revocation is a "not before" time kept with the engine's config (so every instance that loads
- *   the settings sees it): per user (`otp.devices.revoke({ user, realm })`) or for everyone
+ * - Revocation is a "not before" time kept with the engine's config and read from the store at
+ *   every check (so every instance sharing the store sees it at once): per user (`otp.devices.revoke({ user, realm })`) or for everyone
  *   (`otp.devices.revokeAll()`). A cookie issued before it is refused, and a session that was
  *   let in by such a cookie loses its mark at its next request.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { invalidOption } from '../errors.js'
 import type { Settings } from '../settings/index.js'
+import type { SettingsStore } from '../stores/types.js'
 import { resolveUser } from '../validate/user.js'
 
 /** A verified device cookie's facts. */
@@ -86,13 +87,18 @@ export function deviceOwner(settings: Settings, user: string, realm: string | un
   return { user: who.login, realm: who.realm }
 }
 
-/** Device cookies issued before this time (epoch ms) are refused for this owner. */
-export function notBefore(settings: Settings, owner: { user: string; realm: string | null }): number {
-  const read = (key: string) => {
-    const n = Number(settings.config.raw(key))
+/**
+ * Device cookies issued before this time (epoch ms) are refused for this owner. Read from the
+ * store itself, not the settings this process loaded: a revocation made by another process (the
+ * sidecar's admin API, another instance) counts at once.
+ */
+export async function notBefore(store: SettingsStore, owner: { user: string; realm: string | null }): Promise<number> {
+  const [all, one] = await Promise.all([store.get('config', GLOBAL_KEY), store.get('config', userKey(owner.user, owner.realm))])
+  const read = (v: string | undefined) => {
+    const n = Number(v)
     return Number.isFinite(n) ? n : 0
   }
-  return Math.max(read(GLOBAL_KEY), read(userKey(owner.user, owner.realm)))
+  return Math.max(read(all), read(one))
 }
 
 /** Revokes remembered devices: of one user, or (without a user) of everyone. */
