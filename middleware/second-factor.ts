@@ -7,7 +7,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { OtpError, invalidOption } from '../src/errors.js'
-import { deviceOwner, notBefore } from '../src/login/devices.js'
+import { deviceEpoch, deviceOwner } from '../src/login/devices.js'
 import { afterWrong, begin, judge, secondsUntilResend, sessionHome, type Pending, type PendingHome } from '../src/login/pending.js'
 import type { SmsOtp } from '../src/sms-otp.js'
 import { readFields, type SecondFactorUser } from '../strategies/options.js'
@@ -40,8 +40,8 @@ export interface SecondFactorGate extends RequestHandler {
   readonly challenge: (req: Request) => GateChallenge | undefined
 }
 
-/** Session keys besides the pending record. `device`: let in by a remembered device issued then. */
-interface Marker { readonly user: string; readonly realm: string | null; readonly device?: number }
+/** Session keys besides the pending record. `device`: let in by a remembered device of that generation. */
+interface Marker { readonly user: string; readonly realm: string | null; readonly device?: string }
 type Sess = Record<string, unknown> & { regenerate?: (cb: (err?: unknown) => void) => void; save?: (cb: (err?: unknown) => void) => void }
 
 const WRONG = 'Invalid credentials'
@@ -137,7 +137,8 @@ export function requireSecondFactor(otp: SmsOtp, options: GateOptions): SecondFa
     await saveSession(fresh)
     if (o.remember && /^(1|on|true|yes)$/i.test(fields[o.remember.field] ?? '')) {
       const owner = deviceOwner(otp.core.settings, pending.user, pending.realm ?? undefined)
-      res.cookie(o.remember.cookieName, o.remember.signer.issue(owner.user, owner.realm, now, o.remember.ms), {
+      const epoch = await deviceEpoch(otp.core.store.settings, owner)
+      res.cookie(o.remember.cookieName, o.remember.signer.issue(owner.user, owner.realm, now, o.remember.ms, epoch), {
         httpOnly: true, sameSite: 'lax', secure: o.remember.secure, maxAge: o.remember.ms, path: '/',
       })
     }
@@ -198,27 +199,31 @@ function sameUser(p: { user: string; realm: string | null }, who: SecondFactorUs
   return p.user === who.user && p.realm === (who.realm ?? null)
 }
 
-/** A marker from a remembered device whose cookie was revoked after it was issued. */
+/** A marker from a remembered device whose generation was revoked since. */
 async function markerRevoked(o: ResolvedGate, marker: Marker, who: SecondFactorUser): Promise<boolean> {
-  if (typeof marker.device !== 'number') return false
-  return marker.device <= (await notBefore(o.otp.core.store.settings, deviceOwner(o.otp.core.settings, who.user, who.realm)))
+  if (typeof marker.device !== 'string') return false
+  return marker.device !== (await deviceEpoch(o.otp.core.store.settings, deviceOwner(o.otp.core.settings, who.user, who.realm)))
 }
 
 /**
- * A valid remembered-device cookie for this very user: the session is marked (with a new id, as
- * after an OTP) and no SMS is sent. A cookie of another user, expired, revoked or forged counts
- * for nothing (and is left alone: the OTP step follows).
+ * A valid remembered-device cookie for this very user, in the current revocation generation, while
+ * the user still has an active, unlocked token: the session is marked (with a new id, as after an
+ * OTP) and no SMS is sent. A cookie of another user, expired, revoked or forged, or of a user whose
+ * tokens were removed, disabled or locked, counts for nothing (and is left alone: the OTP step
+ * follows, which for such a user fails as it should).
  */
 async function rememberedDevice(o: ResolvedGate, req: Request, who: SecondFactorUser, now: number): Promise<boolean> {
   if (!o.remember) return false
-  const claim = o.remember.signer.read(cookieOf(req, o.remember.cookieName), now)
+  const claim = o.remember.signer.read(cookieOf(req, o.remember.cookieName), now, o.remember.ms)
   if (!claim) return false
-  const settings = o.otp.core.settings
-  const owner = deviceOwner(settings, who.user, who.realm)
-  if (claim.user !== owner.user || claim.realm !== owner.realm || claim.iat <= (await notBefore(o.otp.core.store.settings, owner))) return false
+  const core = o.otp.core
+  const owner = deviceOwner(core.settings, who.user, who.realm)
+  if (claim.user !== owner.user || claim.realm !== owner.realm || claim.epoch !== (await deviceEpoch(core.store.settings, owner))) return false
+  const tokens = await core.store.tokens.list({ user: owner.user })
+  if (!tokens.some((t) => t.realm === owner.realm && t.active && t.failcount < t.maxfail)) return false
   await regenerate(req, o)
   const fresh = sessionOf(req)
-  fresh[o.markerKey] = { user: who.user, realm: who.realm ?? null, device: claim.iat } satisfies Marker
+  fresh[o.markerKey] = { user: who.user, realm: who.realm ?? null, device: claim.epoch } satisfies Marker
   await saveSession(fresh)
   return true
 }

@@ -238,9 +238,9 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
      */
     devices: {
       /** Revokes the remembered devices of one user. */
-      revoke: (who: { user: string; realm?: string | undefined }) => revokeDevices(settings, clock.now(), who),
+      revoke: (who: { user: string; realm?: string | undefined }) => revokeDevices(settings, who),
       /** Revokes every remembered device of every user. */
-      revokeAll: () => revokeDevices(settings, clock.now()),
+      revokeAll: () => revokeDevices(settings),
     },
 
     /** Writes one record to the audit sink; the admin router records every admin call here. */

@@ -197,10 +197,10 @@ describe('requireSecondFactor: remember this device', () => {
     const b = browser(a)
     const forger = new DeviceSigner('another secret that is 32 bytes long!!')
     const now = a.clock.now()
-    const forged = forger.issue('alice', null, now, DAY)
-    const genuineBob = new DeviceSigner(SECRET).issue('bob', null, now, DAY)
+    const forged = forger.issue('alice', null, now, DAY, '.')
+    const genuineBob = new DeviceSigner(SECRET).issue('bob', null, now, DAY, '.')
     const [v, payload, mac] = genuineBob.split('.') as [string, string, string]
-    const swapped = `${v}.${Buffer.from(JSON.stringify({ u: 'alice', r: null, iat: now, exp: now + DAY, id: 'x' })).toString('base64url')}.${mac}`
+    const swapped = `${v}.${Buffer.from(JSON.stringify({ u: 'alice', r: null, iat: now, exp: now + DAY, g: '.', id: 'x' })).toString('base64url')}.${mac}`
     for (const cookie of [forged, swapped, genuineBob, `${v}.${payload}`, 'v1..', 'x'.repeat(5000)]) {
       b.jar.clear()
       b.jar.set('smsOtpDevice', cookie)

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import type { LookupFunction } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -139,7 +140,8 @@ describe('resolvers and realms over /system', () => {
     await h?.close()
     h = undefined
   })
-  const start = async (options: HarnessOptions = {}): Promise<Harness> => (h = await startHarness(options))
+  // The operator lists the directory server admin-defined LDAP resolvers may name.
+  const start = async (options: HarnessOptions = {}): Promise<Harness> => (h = await startHarness({ ...options, resources: { allowHosts: ['ldap.example.org'], ...options.resources } }))
 
   it('setResolver (file) + setRealm + setDefaultRealm: /validate/check with otppin=password authenticates against it', async () => {
     const h = await start()
@@ -267,19 +269,16 @@ describe('resolvers and realms over /system', () => {
     assert.deepEqual(h.otp.resolvers.list(), [])
   })
 
-  it('threat: an admin-defined LDAP host name that resolves to a private address is refused when it connects (nothing is sent)', async () => {
-    const h = await start({ resources: { lookup: fakeLookup({ 'directory.example.net': '10.9.8.7' }) } })
-    await adminOk(h, '/system/setResolver', { name: 'corp', type: 'ldap', ...ldapParams({ LDAPURI: 'ldap://directory.example.net' }) })
-    await adminOk(h, '/system/setRealm', { realm: 'example', resolvers: 'corp' })
-    await assert.rejects(h.otp.users.find('alice', 'example'), (err: unknown) => {
-      assert.ok(isOtpError(err, 'ERR_OTP_DIRECTORY'), String(err))
-      assert.match((err as Error).message, /10\.9\.8\.7 \(directory\.example\.net\) is an internal address/)
-      return true
-    })
-    await enrolAlice(h)
-    await policy(h, 'pw', 'otppin=password')
-    assert.equal((await check(h, { user: 'alice', pass: 'alice-password' })).body.result.value, false)
-    assert.equal((await h.sms()).length, 0)
+  it("threat: an admin-defined LDAP resolver receives users' passwords: its server must be listed (public is not enough) and reached over TLS", async () => {
+    const h = await start()
+    const unlisted = await h.admin('/system/setResolver', { name: 'corp', type: 'ldap', ...ldapParams({ LDAPURI: 'ldaps://203.0.113.10' }) })
+    assert.equal(unlisted.body.result.error?.code, 'ERR_OTP_RESOURCE_NOT_ALLOWED')
+    assert.match(unlisted.body.result.error?.message ?? '', /--allow-host 203\.0\.113\.10/)
+    const clear = await h.admin('/system/setResolver', { name: 'corp', type: 'ldap', ...ldapParams({ LDAPURI: 'ldap://ldap.example.org' }) })
+    assert.equal(clear.body.result.error?.code, 'ERR_OTP_RESOURCE_NOT_ALLOWED')
+    assert.match(clear.body.result.error?.message ?? '', /needs ldaps:\/\/ or START_TLS/)
+    await adminOk(h, '/system/setResolver', { name: 'corp', type: 'ldap', ...ldapParams({ LDAPURI: 'ldap://ldap.example.org', START_TLS: 'true' }) })
+    assert.deepEqual(h.otp.resolvers.list().map((r) => r.name), ['corp'])
   })
 
   it('realm names are case-insensitive and lower-cased', async () => {
@@ -311,10 +310,13 @@ describe('an LDAP resolver defined over /system against a real slapd', { skip: s
     pki?.cleanup()
   })
 
-  const params = (extra: Record<string, string> = {}) => ({
-    name: 'corp', type: 'ldapresolver', LDAPURI: slapd.url, LDAPBASE: people, BINDDN: SERVICE_DN, BINDPW: SERVICE_PW,
+  // StartTLS on the plain port, by the name the certificate carries: admin-defined LDAP needs TLS.
+  const base = (extra: Record<string, string> = {}) => ({
+    name: 'corp', type: 'ldapresolver', LDAPBASE: people, BINDDN: SERVICE_DN, BINDPW: SERVICE_PW,
     LOGINNAMEATTRIBUTE: 'uid', LDAPSEARCHFILTER: '(uid=*)(objectClass=inetOrgPerson)', USERINFO: '{"mobile":"mobile","email":"mail"}', TIMEOUT: '3', ...extra,
   })
+  const params = (extra: Record<string, string> = {}) =>
+    base({ LDAPURI: `ldap://localhost:${new URL(slapd.url).port}`, START_TLS: 'true', CACERTIFICATE: readFileSync(pki.caCertPath, 'utf8'), ...extra })
 
   it('finds users and checks passwords; /validate/check with otppin=password binds as the user', async () => {
     await adminOk(h, '/system/setResolver', params())
@@ -332,12 +334,12 @@ describe('an LDAP resolver defined over /system against a real slapd', { skip: s
   it('ldaps:// by host name with the CA given as PEM text: connects to the judged address, checks the certificate against the name', async () => {
     const port = new URL(slapd.ldapsUrl ?? '').port
     const caCert = await readFile(pki.caCertPath, 'utf8')
-    await adminOk(h, '/system/setResolver', params({ name: 'corp-tls', LDAPURI: `ldaps://localhost:${port}`, CACERTIFICATE: caCert }))
+    await adminOk(h, '/system/setResolver', base({ name: 'corp-tls', LDAPURI: `ldaps://localhost:${port}`, CACERTIFICATE: caCert }))
     await adminOk(h, '/system/setRealm', { realm: 'tls', resolvers: 'corp-tls' })
     assert.equal((await h.otp.users.find('alice', 'tls'))?.attributes.mobile, '+4915112345678')
     assert.equal(await h.otp.users.checkPassword('alice', 'alice-password', 'tls'), true)
     // Without the CA the certificate is not trusted: the directory cannot answer.
-    await adminOk(h, '/system/setResolver', params({ name: 'corp-tls', LDAPURI: `ldaps://localhost:${port}` }))
+    await adminOk(h, '/system/setResolver', base({ name: 'corp-tls', LDAPURI: `ldaps://localhost:${port}` }))
     await assert.rejects(h.otp.users.find('alice', 'tls'), (err: unknown) => isOtpError(err, 'ERR_OTP_DIRECTORY'))
   })
 

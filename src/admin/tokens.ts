@@ -7,6 +7,7 @@ import { OtpError, ParameterError } from '../errors.js'
 import { maskPhone, validatePhone } from '../phone/index.js'
 import type { TokenPatch, TokenRecord } from '../stores/types.js'
 import { MAX_PIN_LENGTH, buildToken, parseMaxFail, type EnrollParams } from '../tokens/enroll.js'
+import { AUTO_SERIAL_PREFIX } from '../validate/autoenroll.js'
 import { isDecoy } from '../validate/decoy.js'
 import { resolveUser } from '../validate/user.js'
 
@@ -86,6 +87,8 @@ export function tokenView(t: TokenInfo): TokenView {
 
 /** Enrols an SMS token; returns its serial. */
 export async function initToken(core: Core, params: EnrollParams): Promise<string> {
+  // Auto-enrolment derives its serials from the user; one made by hand would block that user's.
+  if (params.serial?.toUpperCase().startsWith(AUTO_SERIAL_PREFIX)) throw new ParameterError(`serial: the prefix ${AUTO_SERIAL_PREFIX} is reserved for auto-enrolled tokens`)
   const owner = ownerOf(core, params.user, params.realm)
   const config = core.settings.config
   const token = buildToken(

@@ -5,8 +5,8 @@
  * - The cookie is `v1.<payload>.<mac>`: base64url JSON `{ u, r, iat, exp, id }` and an
  *   HMAC-SHA256 over it with the host's secret. It names the user it was earned by; the gate
  *   accepts it only for that user. It holds no secret of the user's (no OTP, no PIN, no phone).
- * - Revocation is a "not before" time kept with the engine's config and read from the store at
- *   every check (so every instance sharing the store sees it at once): per user (`otp.devices.revoke({ user, realm })`) or for everyone
+ * - Revocation replaces a random generation value kept with the engine's config, read from the
+ *   store at every check (so every instance sharing the store sees it at once, whatever its clock): per user (`otp.devices.revoke({ user, realm })`) or for everyone
  *   (`otp.devices.revokeAll()`). A cookie issued before it is refused, and a session that was
  *   let in by such a cookie loses its mark at its next request.
  */
@@ -24,11 +24,13 @@ export interface DeviceClaim {
   readonly iat: number
   /** Expires at, epoch ms. */
   readonly exp: number
+  /** The revocation generation the cookie was issued in (see {@link deviceEpoch}). */
+  readonly epoch: string
 }
 
 /** Longest cookie value read (a valid one is far shorter). */
 const MAX_COOKIE = 2048
-const GLOBAL_KEY = 'RememberDevices.notBefore'
+const GLOBAL_KEY = 'RememberDevices.epoch'
 
 /** Signs and checks device cookies with one host secret. */
 export class DeviceSigner {
@@ -42,14 +44,17 @@ export class DeviceSigner {
     this.#key = createHmac('sha256', raw).update('sms-otp remember-device v1').digest()
   }
 
-  /** A cookie value for `user` valid for `ms` from `now`. */
-  issue(user: string, realm: string | null, now: number, ms: number): string {
-    const payload = Buffer.from(JSON.stringify({ u: user, r: realm, iat: now, exp: now + ms, id: randomBytes(9).toString('base64url') })).toString('base64url')
+  /** A cookie value for `user` valid for `ms` from `now`, in revocation generation `epoch`. */
+  issue(user: string, realm: string | null, now: number, ms: number, epoch: string): string {
+    const payload = Buffer.from(JSON.stringify({ u: user, r: realm, iat: now, exp: now + ms, g: epoch, id: randomBytes(9).toString('base64url') })).toString('base64url')
     return `v1.${payload}.${this.#mac(payload)}`
   }
 
-  /** The claim of a well-signed, unexpired cookie; undefined for anything else. */
-  read(value: string | undefined, now: number): DeviceClaim | undefined {
+  /**
+   * The claim of a well-signed, unexpired cookie; undefined for anything else. `maxMs`: a cookie
+   * issued for longer than the host allows now (it lowered `days`) is refused too.
+   */
+  read(value: string | undefined, now: number, maxMs: number): DeviceClaim | undefined {
     if (typeof value !== 'string' || value.length > MAX_COOKIE) return undefined
     const [version, payload, mac, extra] = value.split('.')
     if (version !== 'v1' || payload === undefined || mac === undefined || extra !== undefined) return undefined
@@ -63,9 +68,9 @@ export class DeviceSigner {
       return undefined
     }
     const c = claim as Record<string, unknown>
-    if (typeof c.u !== 'string' || !(typeof c.r === 'string' || c.r === null) || typeof c.iat !== 'number' || typeof c.exp !== 'number') return undefined
-    if (now >= c.exp || c.iat > now) return undefined
-    return { user: c.u, realm: c.r, iat: c.iat, exp: c.exp }
+    if (typeof c.u !== 'string' || !(typeof c.r === 'string' || c.r === null) || typeof c.iat !== 'number' || typeof c.exp !== 'number' || typeof c.g !== 'string') return undefined
+    if (now >= c.exp || c.exp - c.iat > maxMs) return undefined
+    return { user: c.u, realm: c.r, iat: c.iat, exp: c.exp, epoch: c.g }
   }
 
   #mac(payload: string): string {
@@ -88,22 +93,20 @@ export function deviceOwner(settings: Settings, user: string, realm: string | un
 }
 
 /**
- * Device cookies issued before this time (epoch ms) are refused for this owner. Read from the
- * store itself, not the settings this process loaded: a revocation made by another process (the
- * sidecar's admin API, another instance) counts at once.
+ * The revocation generation of this owner's devices: a random value per user and one for
+ * everyone, replaced on every revocation. A cookie counts only while it names the current one.
+ * Read from the store itself, not the settings this process loaded, so a revocation by another
+ * process (the sidecar's admin API, another instance) counts at once; and no clocks are compared,
+ * so instances whose clocks differ agree.
  */
-export async function notBefore(store: SettingsStore, owner: { user: string; realm: string | null }): Promise<number> {
+export async function deviceEpoch(store: SettingsStore, owner: { user: string; realm: string | null }): Promise<string> {
   const [all, one] = await Promise.all([store.get('config', GLOBAL_KEY), store.get('config', userKey(owner.user, owner.realm))])
-  const read = (v: string | undefined) => {
-    const n = Number(v)
-    return Number.isFinite(n) ? n : 0
-  }
-  return Math.max(read(all), read(one))
+  return `${all ?? ''}.${one ?? ''}`
 }
 
 /** Revokes remembered devices: of one user, or (without a user) of everyone. */
-export async function revokeDevices(settings: Settings, now: number, who?: { user: string; realm?: string | undefined }): Promise<void> {
+export async function revokeDevices(settings: Settings, who?: { user: string; realm?: string | undefined }): Promise<void> {
   const owner = who === undefined ? undefined : deviceOwner(settings, who.user, who.realm)
   const key = owner === undefined ? GLOBAL_KEY : userKey(owner.user, owner.realm)
-  await settings.setConfig({ [key]: String(now) })
+  await settings.setConfig({ [key]: randomBytes(12).toString('base64url') })
 }

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isOtpError } from '../errors.js'
 import { readRegularFile } from '../providers/read-file.js'
+import { isListedHost } from '../providers/net/destinations.js'
 import { ResourceError, checkDestination, confinePath, type ResourceContext } from '../providers/resources.js'
 import { fileOptions, ldapOptions, type LdapDefinitionOptions, type ResolverDefinition } from './definitions.js'
 import { fileResolver } from './file.js'
@@ -42,6 +43,14 @@ export function checkResolverResources(d: ResolverDefinition, ctx: ResourceConte
   }
   const o = ldapOptions(d)
   asResolver(() => checkDestination(ctx, 'LDAPURI', o.host))
+  if (ctx.origin === 'admin') {
+    // An LDAP resolver receives every user's password at bind time: one defined through the admin
+    // API must name a server the operator listed, and reach it over TLS.
+    if (!isListedHost(ctx.policy.hosts, o.host)) {
+      throw new ResourceError(`LDAPURI: ${o.host} is not allowed: an LDAP resolver set through the admin API receives users' passwords, so its server must be listed; start sms-otp serve with --allow-host ${o.host} (library: resources.allowHosts)`)
+    }
+    if (o.url.startsWith('ldap://') && !o.startTls) throw new ResourceError("LDAPURI: an LDAP resolver set through the admin API needs ldaps:// or START_TLS: users' passwords must not cross the network in clear")
+  }
   if (o.ca !== undefined && 'file' in o.ca) {
     const file = o.ca.file
     asResolver(() => confinePath(ctx, 'CACERTIFICATE', file))

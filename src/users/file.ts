@@ -3,11 +3,12 @@
  * password hashes (plaintext is refused). The file is read on first use and read again when its
  * modification time or size changes, so an operator can edit it without a restart.
  */
-import { stat, readFile } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { z } from 'zod'
 import { ConfigError, invalidOption } from '../errors.js'
 import { jsonSyntax } from '../providers/parse-json.js'
+import { readRegularFile } from '../providers/read-file.js'
 import { dummyHashLike, hashKind, verifyHash } from './crypt.js'
 import { resolverName } from './function.js'
 import { DirectoryError, MAX_LOGIN, MAX_PASSWORD, type User, type UserResolver } from './types.js'
@@ -31,6 +32,9 @@ const schema = z.object({ name: resolverName, path: z.string().min(1), format: z
 
 interface Entry { readonly login: string; readonly hash: string; readonly attributes: Readonly<Record<string, string>> }
 interface Loaded { readonly key: string; readonly users: ReadonlyMap<string, Entry>; readonly dummy: string }
+
+/** Largest users file read (a million users of about 64 bytes). */
+const MAX_USERS_FILE_BYTES = 64 * 1024 * 1024
 
 /** Columns of a passwd-style line after login and hash. */
 const PASSWD_COLUMNS = ['mobile', 'email', 'name'] as const
@@ -108,6 +112,8 @@ export function fileResolver(options: FileResolverOptions): UserResolver {
     let key: string
     try {
       const s = await stat(path)
+      // A FIFO or device would block every login of the realm: regular files only.
+      if (!s.isFile()) throw new Error(`'${path}' is not a regular file`)
       key = `${s.mtimeMs}:${s.size}`
     } catch (err) {
       throw new DirectoryError(`resolver '${name}': cannot read users file ${path}`, err)
@@ -115,9 +121,14 @@ export function fileResolver(options: FileResolverOptions): UserResolver {
     const current = loaded === undefined ? undefined : await loaded.catch(() => undefined)
     if (current?.key === key) return current
     loaded = (async () => {
-      const text = await readFile(path, 'utf8').catch((err: unknown) => {
+      let text: string
+      try {
+        // Opened without blocking and judged on the descriptor: a path swapped for a FIFO after
+        // the stat above is refused too.
+        text = readRegularFile(path, 'fileName', { maxBytes: MAX_USERS_FILE_BYTES })
+      } catch (err) {
         throw new DirectoryError(`resolver '${name}': cannot read users file ${path}`, err)
-      })
+      }
       const users = new Map<string, Entry>()
       for (const e of parseUsersFile(text, format, path)) {
         if (users.has(e.login)) throw new ConfigError(`users file ${path}: login '${e.login}' appears twice`)

@@ -145,7 +145,8 @@ export function ldapResolver(options: LdapResolverOptions): UserResolver & { clo
   async function search(login: string): Promise<Entry | undefined> {
     const query = {
       scope: o.scope ?? 'sub',
-      filter: filter.replaceAll('{login}', escapeFilterValue(login)),
+      // A function replacement: `$&`, `$'` and friends in a login are text, not patterns.
+      filter: filter.replaceAll('{login}', () => escapeFilterValue(login)),
       attributes: [loginAttribute, ...Object.values(mapping)],
       sizeLimit: 2,
       timeLimit: Math.ceil(timeout / 1000),

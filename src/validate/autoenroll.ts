@@ -15,6 +15,7 @@
  * - If no SMS could be sent the token is removed again: no half token is left behind.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import type { Core } from '../core.js'
 import { describeError, type OtpErrorCode } from '../errors.js'
 import { maskPhone, validatePhone } from '../phone/index.js'
@@ -58,11 +59,25 @@ export async function autoEnroll(core: Core, req: EnrollRequest, query: PolicyQu
   if (!autoEnrollmentApplies(core, query)) return { kind: 'not-applicable' }
   const realm = req.realm ?? undefined
   if (req.password !== undefined) {
-    // Unknown logins cost a password check too (the realms check a dummy): no enumeration.
-    if (!(await core.users.checkPassword(req.login, req.password, realm))) return { kind: 'refused', result: refuse('autoenrollment: wrong password or unknown user') }
+    // A user without a token has no failcounter: the guesses are counted here instead.
+    const guesses = guessesOf(core)
+    const key = `${req.realm ?? ''}\0${req.login}`
+    const blocked = (guesses.get(key) ?? 0) >= core.settings.config.int('DefaultMaxFailCount')
+    // Unknown logins cost a password check too (the realms check a dummy): no enumeration. A
+    // blocked login pays the same check, so its answer takes the time of any other.
+    const right = await core.users.checkPassword(req.login, req.password, realm)
+    if (blocked) return { kind: 'refused', result: refuse('autoenrollment: too many wrong passwords for this login; try again later') }
+    if (!right) {
+      guesses.set(key, (guesses.get(key) ?? 0) + 1)
+      return { kind: 'refused', result: refuse('autoenrollment: wrong password or unknown user') }
+    }
+    guesses.delete(key)
   }
   const user = await core.users.find(req.login, realm)
   if (user === undefined && req.phone === undefined) return { kind: 'refused', result: refuse('autoenrollment: the user is in no resolver and no phone was supplied') }
+  // A directory that ignores case (LDAP) finds `BOB` as `bob`: a token for `BOB` would be a second
+  // token of bob's beside a disabled or locked one. Only the directory's spelling is enrolled.
+  if (user !== undefined && user.login !== req.login) return { kind: 'refused', result: refuse('autoenrollment: the login is not spelled as in the directory') }
   const number = user?.attributes.mobile || req.phone || user?.attributes.phone_number
   const who = `${req.login}@${req.realm ?? ''}`
   if (!number) return { kind: 'refused', result: visible(refuse, 'ERR_OTP_INVALID_PHONE', `auto_enrollment for user ${who} failed: missing mobile number!`) }
@@ -99,6 +114,19 @@ export async function autoEnroll(core: Core, req: EnrollRequest, query: PolicyQu
   return { kind: 'enrolled', token, created: true }
 }
 
+/**
+ * Wrong first-factor passwords per (realm, login) of users without a token, for this process:
+ * bounded (LRU) and forgotten after 15 minutes. After `DefaultMaxFailCount` of them the login
+ * cannot enrol (answered like a wrong password) until the window passes.
+ */
+const GUESS_WINDOW_MS = 15 * 60_000
+const guessTables = new WeakMap<Core['store'], LRUCache<string, number>>()
+function guessesOf(core: Core): LRUCache<string, number> {
+  let t = guessTables.get(core.store)
+  if (!t) guessTables.set(core.store, (t = new LRUCache<string, number>({ max: 100_000, ttl: GUESS_WINDOW_MS, updateAgeOnGet: false })))
+  return t
+}
+
 /** Removes a token auto-enrolled by this request whose first SMS could not be sent. */
 export async function undoEnrolment(core: Core, token: TokenRecord): Promise<void> {
   await core.store.challenges.removeForToken(token.serial)
@@ -106,9 +134,12 @@ export async function undoEnrolment(core: Core, token: TokenRecord): Promise<voi
   core.logger.warn({ serial: token.serial }, 'auto-enrolled token removed: no SMS could be sent')
 }
 
+/** Serials of auto-enrolled tokens start with it; `/admin/init` refuses it. */
+export const AUTO_SERIAL_PREFIX = 'SMSAE'
+
 /** `SMSAE` + 16 hex digits of SHA-256(realm, login): one auto-enrolled token per user. */
 export function autoSerial(login: string, realm: string | null): string {
-  return `SMSAE${createHash('sha256').update(`${realm ?? ''}\0${login}`).digest('hex').slice(0, 16).toUpperCase()}`
+  return `${AUTO_SERIAL_PREFIX}${createHash('sha256').update(`${realm ?? ''}\0${login}`).digest('hex').slice(0, 16).toUpperCase()}`
 }
 
 /** A refusal the caller may see: the user proved the first factor, the problem is the setup. */

@@ -105,7 +105,11 @@ export async function check(core: Core, req: CheckRequest, options: CheckOptions
       const enrolled = await autoEnroll(core, { login: who.login, realm: who.realm, password: req.pass, phone: options.enrollPhone }, query, audit, fail)
       if (enrolled.kind === 'refused') return enrolled.result
       if (enrolled.kind === 'enrolled') {
-        const result = await triggerAll(core, req, query, [enrolled.token], audit)
+        const result = await triggerAll(core, req, query, [enrolled.token], audit).catch(async (err: unknown) => {
+          // The store failed after the token was made: no half token either.
+          if (enrolled.created) await undoEnrolment(core, enrolled.token).catch(() => undefined)
+          throw err
+        })
         if (result.internalError && enrolled.created) await undoEnrolment(core, enrolled.token)
         if (!result.sms) return result
         return { ...result, sms: { ...result.sms, enrolled: enrolled.token.serial }, audit: { ...result.audit, action: `token auto-enrolled, ${result.audit.action}` } }

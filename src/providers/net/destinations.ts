@@ -173,6 +173,18 @@ export function checkSocket(ctx: DestinationContext, name: string, remoteAddress
  * host for it comes back unchanged (and is judged as a name, and again when it resolves).
  * @example canonicalHost('0x7f.1') // '127.0.0.1'
  */
+/**
+ * Is `host` (a name or a literal address) itself on the operator's allow-list? For destinations
+ * that must be named explicitly, not merely be public (an admin-defined LDAP server, which
+ * receives users' passwords).
+ */
+export function isListedHost(hosts: HostList, host: string): boolean {
+  const plain = canonicalHost(host)
+  const family = isIP(plain)
+  if (family !== 0) return hosts.addressCount > 0 && hosts.addresses.check(plain, family === 4 ? 'ipv4' : 'ipv6')
+  return hosts.names.has(normalizeName(plain))
+}
+
 export function canonicalHost(host: string): string {
   const plain = unbracket(host.trim())
   // Delimiters would make the parser pick a part (`a@127.1`'s host is 127.1): not a host at all.
