@@ -149,6 +149,31 @@ describe('auto-enrolment on /validate/check (directory password)', () => {
   })
 })
 
+describe('auto-enrolment: the reserved serial prefix and a store failure', () => {
+  it('/admin/init refuses the SMSAE prefix of auto-enrolled tokens', async () => {
+    const h = await withDirectory()
+    const r = await h.admin('/admin/init', { type: 'sms', user: 'bob', realm: 'example', phone: BOB_MOBILE, serial: autoSerial('bob', 'example') })
+    assert.equal(r.status, 400)
+    assert.match(r.body.result.error.message, /prefix SMSAE is reserved/)
+  })
+
+  it('a store that fails after the token was made leaves no token', async () => {
+    const h = await withDirectory()
+    const challenges = h.otp.core.store.challenges
+    const create = challenges.create.bind(challenges)
+    challenges.create = async () => {
+      throw new Error('store is down')
+    }
+    try {
+      const r = await h.otp.check({ user: 'bob', pass: 'bob-password' })
+      assert.equal(r.internalError, true)
+    } finally {
+      challenges.create = create
+    }
+    assert.equal((await tokensOf(h, 'bob')).length, 0)
+  })
+})
+
 describe('auto-enrolment on trigger() (the host did the first factor)', () => {
   it('enrols from the directory; the token PIN is random, so /validate/check never accepts the OTP alone', async () => {
     const h = await withDirectory()

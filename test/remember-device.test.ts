@@ -209,6 +209,27 @@ describe('requireSecondFactor: remember this device', () => {
     }
   })
 
+  it('removing or disabling the token, or lowering days, ends remembered devices', async () => {
+    const a = (app = await start())
+    const b = browser(a)
+    await b.login('alice', true)
+    const again = async () => {
+      b.jar.delete('connect.sid')
+      await b.post('/first', { user: 'alice' })
+      return b.get('/profile')
+    }
+    assert.equal((await again()).status, 200)
+    await a.otp.tokens.disable({ user: 'alice' })
+    assert.notEqual((await again()).status, 200, 'a disabled token: no pass by device')
+    await a.otp.tokens.enable({ user: 'alice' })
+    assert.equal((await again()).status, 200)
+    // The host lowers `days`: a cookie issued for 30 days is refused by a gate that allows 7.
+    const shorter = new DeviceSigner(SECRET)
+    const cookie = b.jar.get('smsOtpDevice') ?? ''
+    assert.ok(shorter.read(cookie, a.clock.now(), 30 * DAY))
+    assert.equal(shorter.read(cookie, a.clock.now(), 7 * DAY), undefined)
+  })
+
   it('bad options fail at construction with a coded error', async () => {
     const a = (app = await start(undefined))
     const bad: Array<[unknown, RegExp]> = [
