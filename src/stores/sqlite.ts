@@ -2,7 +2,7 @@
  * SQLite store on better-sqlite3: the sidecar's embedded default.
  *
  * Atomicity: better-sqlite3 is synchronous, so each method's SQL runs without yielding to the
- * event loop. Across processes sharing the file, the security-relevant writes are single
+ * event loop; writes are group-committed (see `run` below). Across processes sharing the file, the security-relevant writes are single
  * conditional statements (`UPDATE ... WHERE counter = ?`, `DELETE ... WHERE transaction_id = ?`)
  * judged by their change count, and SQLite's write lock serialises them; multi-statement writes
  * use IMMEDIATE transactions so they take the write lock up front and wait (busy_timeout) instead
@@ -107,19 +107,83 @@ function prepare(db: Database.Database) {
 }
 type Statements = ReturnType<typeof prepare>
 
+/** The open batches of this process, by database file (their `flush`): see `run`. */
+const openBatches = new Map<string | symbol, Set<() => void>>()
+
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (typeof options?.path !== 'string' || options.path === '') throw invalidOption('path', 'must be a file path or ":memory:"')
   const path = options.path
   let conn: { db: Database.Database; s: Statements } | undefined
+  const key = path === ':memory:' ? Symbol('memory') : resolve(path)
 
-  const use = <T>(fn: (s: Statements, db: Database.Database) => T): T => {
-    if (!conn) throw storeError('sqlite store is not open')
+  // Group commit. Writes issued while a batch is open run at once, in one IMMEDIATE transaction
+  // that commits (one fsync) on the next turn of the event loop; every caller's promise settles
+  // only after that commit, so "answered" still implies "durable". Each operation is still atomic
+  // on its own (a single statement, or a transaction function, which nests as a savepoint), and
+  // the write lock is held from the first write of a batch to its commit, so other processes on
+  // the same file see whole batches. A read while a batch is open sees the batch's writes and is
+  // answered after the commit too: no answer rests on data that could still roll back.
+  let batch: { readonly waiters: Array<{ ok: () => void; fail: (err: unknown) => void }> } | undefined
+
+  const flush = (): void => {
+    const b = batch
+    batch = undefined
+    openBatches.get(key)?.delete(flush)
+    if (!b || !conn) return
     try {
-      return fn(conn.s, conn.db)
+      conn.db.exec('COMMIT')
     } catch (err) {
-      throw wrap(err)
+      try {
+        if (conn.db.inTransaction) conn.db.exec('ROLLBACK')
+      } catch { /* the first error is the one reported */ }
+      for (const w of b.waiters) w.fail(wrap(err))
+      return
     }
+    for (const w of b.waiters) w.ok()
   }
+
+  /** Settles with `value` once the open batch (if any) has committed. */
+  const afterCommit = <T>(value: T): Promise<T> => {
+    const b = batch
+    if (!b) return Promise.resolve(value)
+    return new Promise<T>((ok, fail) => b.waiters.push({ ok: () => ok(value), fail }))
+  }
+
+  const run = <T>(fn: (s: Statements, db: Database.Database) => T, writes: boolean): Promise<T> => {
+    if (!conn) return Promise.reject(storeError('sqlite store is not open'))
+    const { db, s } = conn
+    if (writes && !batch) {
+      // Another connection of this process to the same file may hold the write lock with an open
+      // batch: waiting for it here (busy_timeout) would block the very loop it commits on.
+      for (const other of openBatches.get(key) ?? []) if (other !== flush) other()
+      try {
+        db.exec('BEGIN IMMEDIATE')
+      } catch (err) {
+        return Promise.reject(wrap(err))
+      }
+      batch = { waiters: [] }
+      setImmediate(flush)
+      let set = openBatches.get(key)
+      if (!set) openBatches.set(key, (set = new Set()))
+      set.add(flush)
+    }
+    let value: T
+    try {
+      value = fn(s, db)
+    } catch (err) {
+      // Most errors undo the one statement; some (I/O, disk full) end the whole transaction, and
+      // then every write of the batch is gone: its callers learn it now.
+      if (batch && !db.inTransaction) {
+        const b = batch
+        batch = undefined
+        for (const w of b.waiters) w.fail(wrap(err))
+      }
+      return Promise.reject(wrap(err))
+    }
+    return afterCommit(value)
+  }
+  const read = <T>(fn: (s: Statements, db: Database.Database) => T): Promise<T> => run(fn, false)
+  const write = <T>(fn: (s: Statements, db: Database.Database) => T): Promise<T> => run(fn, true)
 
   return {
     async open() {
@@ -147,16 +211,17 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       }
     },
     async close() {
+      flush()
       conn?.db.close()
       conn = undefined
     },
     tokens: {
       async create(token) {
-        const { changes } = use((s) => s.insertToken.run(tokenParams(token)))
+        const { changes } = (await write((s) => s.insertToken.run(tokenParams(token))))
         if (changes !== 1) throw new OtpError('ERR_OTP_TOKEN_EXISTS', 'a token with that serial exists already')
       },
       async get(serial) {
-        const row = use((s) => s.getToken.get(serial))
+        const row = (await read((s) => s.getToken.get(serial)))
         return row && toToken(row)
       },
       async list(query: TokenQuery = {}, limit = 1000) {
@@ -169,7 +234,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           mask |= 1 << i
           params[f] = value
         })
-        return use((s) => s.listTokens[mask]?.all(params) ?? []).map(toToken)
+        return (await read((s) => s.listTokens[mask]?.all(params) ?? [])).map(toToken)
       },
       async update(serial, patch: TokenPatch) {
         const params: Params = { serial }
@@ -178,84 +243,84 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           params[`has_${f}`] = value === undefined ? 0 : 1
           params[f] = value === undefined ? null : typeof value === 'boolean' ? (value ? 1 : 0) : value
         }
-        return use((s) => s.updateToken.run(params)).changes === 1
+        return (await write((s) => s.updateToken.run(params))).changes === 1
       },
       async casCounter(serial, expected, next) {
-        return use((s) => s.casCounter.run(next, serial, expected)).changes === 1
+        return (await write((s) => s.casCounter.run(next, serial, expected))).changes === 1
       },
       async incrementFailcount(serial) {
-        return use((s) => s.incFail.get(serial))?.failcount
+        return (await write((s) => s.incFail.get(serial)))?.failcount
       },
       async reserveAttempt(serial) {
-        return use((s) => s.reserve.get(serial))?.failcount
+        return (await write((s) => s.reserve.get(serial)))?.failcount
       },
       async releaseAttempt(serial) {
-        use((s) => s.release.run(serial))
+        await write((s) => s.release.run(serial))
       },
       async resetFailcount(serials) {
-        use((s, db) => db.transaction(() => { for (const serial of serials) s.resetFail.run(serial) }).immediate())
+        await write((s, db) => db.transaction(() => { for (const serial of serials) s.resetFail.run(serial) }).immediate())
       },
       async remove(serial) {
-        return use((s) => s.removeToken.run(serial)).changes === 1
+        return (await write((s) => s.removeToken.run(serial))).changes === 1
       },
       async replaceSeed(serial, expected, next) {
-        return use((s) => s.replaceSeed.run(next, serial, expected)).changes === 1
+        return (await write((s) => s.replaceSeed.run(next, serial, expected))).changes === 1
       },
     },
     challenges: {
       async create(c) {
         const row: Params = { transaction_id: c.transactionId, serial: c.serial, counter: c.counter, created_at: c.createdAt, expires_at: c.expiresAt, provider: c.provider }
-        if (use((s) => s.insertChallenge.run(row)).changes !== 1) throw storeError('a challenge with that transaction id exists already')
+        if ((await write((s) => s.insertChallenge.run(row))).changes !== 1) throw storeError('a challenge with that transaction id exists already')
       },
       async listOpen(serial, now) {
-        return use((s) => s.listOpen.all({ serial, now })).map(toChallenge)
+        return (await read((s) => s.listOpen.all({ serial, now }))).map(toChallenge)
       },
       async findOpen(id, now) {
         const rows = id.includes('.')
-          ? use((s) => s.findExact.all({ id, now }))
-          : use((s) => s.findBase.all({ id, lo: `${id}.`, hi: `${id}/`, now }))
+          ? (await read((s) => s.findExact.all({ id, now })))
+          : (await read((s) => s.findBase.all({ id, lo: `${id}.`, hi: `${id}/`, now })))
         return rows.map(toChallenge)
       },
       async consume(transactionId) {
-        return use((s) => s.consume.run(transactionId)).changes === 1
+        return (await write((s) => s.consume.run(transactionId))).changes === 1
       },
       async settle(transactionId, patch) {
-        return use((s) => s.settle.run(patch.provider, patch.expiresAt, transactionId)).changes === 1
+        return (await write((s) => s.settle.run(patch.provider, patch.expiresAt, transactionId))).changes === 1
       },
       async removeUpTo(serial, counter) {
-        use((s) => s.removeUpTo.run(serial, counter))
+        await write((s) => s.removeUpTo.run(serial, counter))
       },
       async removeForToken(serial) {
-        use((s) => s.removeForToken.run(serial))
+        await write((s) => s.removeForToken.run(serial))
       },
       async purgeExpired(now) {
-        return use((s) => s.purge.run(now)).changes
+        return (await write((s) => s.purge.run(now))).changes
       },
     },
     settings: {
       async list(kind) {
         assertSettingsKind(kind)
-        return new Map(use((s) => s.listSettings.all(kind)).map((r) => [r.name, r.value]))
+        return new Map((await read((s) => s.listSettings.all(kind))).map((r) => [r.name, r.value]))
       },
       async get(kind, name) {
         assertSettingsKind(kind)
-        return use((s) => s.getSetting.get(kind, name))?.value
+        return (await read((s) => s.getSetting.get(kind, name)))?.value
       },
       async put(kind, name, value) {
         assertSettingsKind(kind)
-        use((s) => s.putSetting.run(kind, name, value))
+        await write((s) => s.putSetting.run(kind, name, value))
       },
       async putIfAbsent(kind, name, value) {
         assertSettingsKind(kind)
-        return use((s) => s.insertSetting.run(kind, name, value)).changes === 1
+        return (await write((s) => s.insertSetting.run(kind, name, value))).changes === 1
       },
       async delete(kind, name) {
         assertSettingsKind(kind)
-        return use((s) => s.deleteSetting.run(kind, name)).changes === 1
+        return (await write((s) => s.deleteSetting.run(kind, name))).changes === 1
       },
       async batch(ops) {
         // Each op is checked inside the transaction: a bad later op rolls back the earlier writes.
-        use((s, db) => db.transaction(() => {
+        await write((s, db) => db.transaction(() => {
           for (const op of ops) {
             assertSettingsOp(op)
             if (op.value === null) s.deleteSetting.run(op.kind, op.name)
