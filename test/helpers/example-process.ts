@@ -52,6 +52,17 @@ export async function freePort(pair = false): Promise<number> {
  * @param env extra environment (e.g. `OIDC_ISSUER`)
  */
 export async function startExample(name: string, options: { env?: NodeJS.ProcessEnv; portPair?: boolean; readyPath?: string } = {}): Promise<ExampleProcess> {
+  // A port found free can be taken by a parallel test before the example listens: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(name, options)
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes('EADDRINUSE')) throw err
+    }
+  }
+}
+
+async function startOnce(name: string, options: { env?: NodeJS.ProcessEnv; portPair?: boolean; readyPath?: string }): Promise<ExampleProcess> {
   const port = await freePort(options.portPair ?? false)
   const dataDir = mkdtempSync(join(tmpdir(), `sms-otp-example-${name}-`))
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'examples', name, 'server.ts')], {
