@@ -2,12 +2,14 @@
  * `npm run bench`: the sidecar against a bare Express route, the way load arrives in production.
  * The target (bench/target.ts) runs in its own process; autocannon generates the load from this
  * one. 1,000 users, picked at random per request. Cases: reject (PIN + wrong OTP), trigger (PIN →
- * SMS through an HTTP provider), answer (transaction id + wrong OTP of an open challenge, i.e. the
+ * SMS through an HTTP provider to a sink in this process), answer (transaction id + wrong OTP of an open challenge, i.e. the
  * challenge lookup and compare), unknown user; each printed with req/s, p50/p99 latency and the
  * ratio to the baseline, and written as JSON to bench/results/. Timing is never asserted.
  */
 import { spawn } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -17,7 +19,16 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const USERS = 1000
 
-const target = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(here, 'target.ts')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'warn' } })
+// The SMS gateway: a loopback sink that answers at once, in this process (not the measured one).
+const sink = createServer((req, res) => {
+  req.resume()
+  req.on('end', () => res.end('OK'))
+})
+const sinkUrl = await new Promise<string>((ok) => sink.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(sink.address() as AddressInfo).port}`)))
+const target = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(here, 'target.ts')], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, LOG_LEVEL: 'warn', BENCH_SINK_URL: sinkUrl },
+})
 const urls = await new Promise<{ sidecar: string; bare: string }>((ok, fail) => {
   let out = ''
   target.stdout.on('data', (c: Buffer) => {
@@ -88,4 +99,5 @@ try {
   console.log(`\nwritten to ${file}`)
 } finally {
   target.kill('SIGTERM')
+  sink.close()
 }

@@ -1,7 +1,7 @@
 /**
  * The measured side of `npm run bench`, in its own process: the sidecar over SQLite (the default
  * store, group commit, synchronous=FULL) with 1,000 SMS tokens (`u0`…`u999`, PIN 1234), an
- * HttpSMSProvider to a loopback sink, and a bare Express route that parses the same form body
+ * HttpSMSProvider to the sink the bench process runs (`BENCH_SINK_URL`), and a bare Express route that parses the same form body
  * (the baseline). Prints one JSON line `{ sidecar, bare }` with both URLs once it is ready.
  *
  * `SMSBlockingTimeout` is 0, so every correct PIN sends an SMS: the trigger case measures the
@@ -23,11 +23,9 @@ export const USERS = 1000
 const listen = (server: Server): Promise<string> =>
   new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)))
 
-const sink = createServer((req, res) => {
-  req.resume()
-  req.on('end', () => res.end('OK'))
-})
-const sinkUrl = await listen(sink)
+// The SMS gateway is somebody else's server: the bench process runs it (BENCH_SINK_URL).
+const sinkUrl = process.env.BENCH_SINK_URL
+if (!sinkUrl) throw new Error('BENCH_SINK_URL is not set: run `npm run bench`')
 const dir = await mkdtemp(join(tmpdir(), 'sms-otp-bench-'))
 const otp = await createSmsOtp({ store: createSqliteStore({ path: join(dir, 'bench.db') }), secrets: new Secrets(randomBytes(32)) })
 await otp.config.set({ SMSBlockingTimeout: '0', DefaultMaxFailCount: '1000000' })
