@@ -4,105 +4,28 @@
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
-import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, it } from 'node:test'
-import express from 'express'
-import session from 'express-session'
-import { ManualClock } from '../src/clock.js'
 import { Secrets } from '../src/crypto/secrets.js'
 import { DeviceSigner } from '../src/login/devices.js'
-import { createSmsOtp, type SmsOtp } from '../src/sms-otp.js'
+import { createSmsOtp } from '../src/sms-otp.js'
 import { requireSecondFactor, type GateOptions } from '../middleware/index.js'
 import { createSqliteStore } from '../src/stores/sqlite.js'
 import type { Store } from '../src/stores/types.js'
-import { readOutbox } from './helpers/harness.js'
+import { DEVICE_SECRET, cookieBrowser, startGateApp, type GateApp } from './helpers/gate-app.js'
 
-const SECRET = 'a device-cookie secret of at least 32 bytes'
+const SECRET = DEVICE_SECRET
 const DAY = 86_400_000
 
-interface App { otp: SmsOtp; clock: ManualClock; url: string; lastOtp(): Promise<string>; smsCount(): Promise<number>; close(): Promise<void> }
-let app: App | undefined
+let app: GateApp | undefined
 afterEach(async () => {
   await app?.close()
   app = undefined
 })
 
-async function start(remember: GateOptions['rememberDevice'] = { days: 30, secret: SECRET, secure: false }, engine: { store?: Store; secrets?: Secrets } = {}): Promise<App> {
-  const dir = await mkdtemp(join(tmpdir(), 'sms-otp-remember-'))
-  const outbox = join(dir, 'outbox.log')
-  const clock = new ManualClock()
-  const otp = await createSmsOtp({ secrets: engine.secrets ?? Secrets.ephemeral(), clock, ...(engine.store ? { store: engine.store } : {}) })
-  await otp.providers.set({ name: 'outbox', className: 'FileSMSProvider', config: JSON.stringify({ file: outbox, append: true }), timeout: 120 }, true)
-  await otp.tokens.init({ user: 'alice', phone: '+4915112345678', pin: '1234' })
-  await otp.tokens.init({ user: 'bob', phone: '+4915187654321', pin: '5678' })
-  const e = express()
-  e.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }))
-  e.use(express.urlencoded({ extended: false }))
-  const gate = requireSecondFactor(otp, { otpPath: '/otp', getUser: (req) => (req.session as unknown as { user?: string }).user, ...(remember ? { rememberDevice: remember } : {}) })
-  e.post('/first', (req, res) => {
-    (req.session as unknown as { user?: string }).user = (req.body as { user: string }).user
-    res.json({ ok: true })
-  })
-  e.get('/otp', (_req, res) => {
-    res.send('otp page')
-  })
-  e.post('/otp', gate.verify)
-  e.get('/profile', gate, (req, res) => {
-    res.json({ profile: (req.session as unknown as { user: string }).user })
-  })
-  const server: Server = await new Promise((ok) => {
-    const s = e.listen(0, '127.0.0.1', () => ok(s))
-  })
-  const port = (server.address() as { port: number }).port
-  const sms = () => readOutbox(outbox)
-  return {
-    otp, clock, url: `http://127.0.0.1:${port}`,
-    async lastOtp() {
-      return (await sms()).at(-1)?.text ?? ''
-    },
-    smsCount: async () => (await sms()).length,
-    async close() {
-      server.closeAllConnections()
-      await new Promise((ok) => server.close(ok))
-      await otp.close()
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
-}
-
-/** A browser with a cookie jar (name → value), as many cookies as the app sets. */
-function browser(a: App) {
-  const jar = new Map<string, string>()
-  const call = async (method: string, path: string, form?: Record<string, string>) => {
-    const headers: Record<string, string> = { accept: 'text/html' }
-    if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    if (form) headers['content-type'] = 'application/x-www-form-urlencoded'
-    const res = await fetch(a.url + path, { method, redirect: 'manual', headers, ...(form ? { body: new URLSearchParams(form).toString() } : {}) })
-    for (const c of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = c.split(';')
-      const eq = (pair ?? '').indexOf('=')
-      jar.set((pair ?? '').slice(0, eq), (pair ?? '').slice(eq + 1))
-      if (attrs.some((x) => /max-age=0|expires=thu, 01 jan 1970/i.test(x))) jar.delete((pair ?? '').slice(0, eq))
-    }
-    await res.text()
-    return { status: res.status, location: res.headers.get('location'), setCookies: res.headers.getSetCookie() }
-  }
-  return {
-    jar,
-    get: (path: string) => call('GET', path),
-    post: (path: string, form: Record<string, string>) => call('POST', path, form),
-    /** Password, SMS, OTP: a full login. */
-    async login(user: string, remember: boolean) {
-      await call('POST', '/first', { user })
-      assert.equal((await call('GET', '/profile')).location, '/otp')
-      const done = await call('POST', '/otp', { otp: await a.lastOtp(), ...(remember ? { remember: 'on' } : {}) })
-      assert.equal(done.status, 303)
-      return done
-    },
-  }
-}
+const start = (remember?: GateOptions['rememberDevice'], engine: { store?: Store; secrets?: Secrets } = {}): Promise<GateApp> => startGateApp({ ...(remember === undefined ? {} : { remember }), ...engine })
+const browser = cookieBrowser
 
 describe('requireSecondFactor: remember this device', () => {
   it('a remembered device skips the SMS at the next login, for this user only, for N days', async () => {

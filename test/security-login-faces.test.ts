@@ -7,26 +7,23 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants, openSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
-import express from 'express'
-import session from 'express-session'
 import { ManualClock } from '../src/clock.js'
 import { Secrets } from '../src/crypto/secrets.js'
-import { createSmsOtp, type SmsOtp } from '../src/sms-otp.js'
-import { requireSecondFactor } from '../middleware/index.js'
+import { createSmsOtp } from '../src/sms-otp.js'
 import { createSqliteStore } from '../src/stores/sqlite.js'
 import type { Store } from '../src/stores/types.js'
 import { functionResolver, ldapResolver } from '../src/users/index.js'
 import { autoSerial } from '../src/validate/autoenroll.js'
-import { readOutbox, startHarness, type Harness } from './helpers/harness.js'
+import { startHarness, type Harness } from './helpers/harness.js'
 import { SERVICE_DN, SERVICE_PW, SUFFIX, slapdSkip, startSlapd, type Slapd } from './helpers/slapd.js'
 import { adminOk, check } from './helpers/validate-helpers.js'
+import { cookieBrowser, startGateApp, type GateApp } from './helpers/gate-app.js'
 
 let h: Harness | undefined
-let app: App | undefined
+let app: GateApp | undefined
 afterEach(async () => {
   await h?.close()
   h = undefined
@@ -176,86 +173,14 @@ describe('review: admin-defined LDAP resolvers and user passwords', () => {
   })
 })
 
-interface App { otp: SmsOtp; clock: ManualClock; url: string; lastOtp(): Promise<string>; close(): Promise<void> }
-
-/** An Express app behind the gate with remembered devices (copied from remember-device.test.ts). */
-async function start(engine: { store?: Store; secrets?: Secrets; clock?: ManualClock } = {}): Promise<App> {
-  const dir = await mkdtemp(join(tmpdir(), 'sms-otp-review8-'))
-  const outbox = join(dir, 'outbox.log')
-  const clock = engine.clock ?? new ManualClock()
-  const otp = await createSmsOtp({ secrets: engine.secrets ?? Secrets.ephemeral(), clock, ...(engine.store ? { store: engine.store } : {}) })
-  await otp.providers.set({ name: 'outbox', className: 'FileSMSProvider', config: JSON.stringify({ file: outbox, append: true }), timeout: 120 }, true)
-  await otp.tokens.init({ user: 'alice', phone: '+4915112345678', pin: '1234' })
-  const e = express()
-  e.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }))
-  e.use(express.urlencoded({ extended: false }))
-  const gate = requireSecondFactor(otp, {
-    otpPath: '/otp',
-    getUser: (req) => (req.session as unknown as { user?: string }).user,
-    rememberDevice: { days: 30, secret: 'a device-cookie secret of at least 32 bytes', secure: false },
-  })
-  e.post('/first', (req, res) => {
-    (req.session as unknown as { user?: string }).user = (req.body as { user: string }).user
-    res.json({ ok: true })
-  })
-  e.post('/otp', gate.verify)
-  e.get('/profile', gate, (_req, res) => {
-    res.json({ ok: true })
-  })
-  // Errors (the gate's 403 when the user has no token) as their status.
-  e.use((err: { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(err.status ?? 500).json({ error: true })
-  })
-  const server: Server = await new Promise((ok) => {
-    const s = e.listen(0, '127.0.0.1', () => ok(s))
-  })
-  const port = (server.address() as { port: number }).port
-  return {
-    otp, clock, url: `http://127.0.0.1:${port}`,
-    lastOtp: async () => (await readOutbox(outbox)).at(-1)?.text ?? '',
-    async close() {
-      server.closeAllConnections()
-      await new Promise((ok) => server.close(ok))
-      await otp.close()
-      await rm(dir, { recursive: true, force: true })
-    },
-  }
-}
-
-/** A browser with a cookie jar. */
-function browser(a: App) {
-  const jar = new Map<string, string>()
-  const call = async (method: string, path: string, form?: Record<string, string>) => {
-    const headers: Record<string, string> = { accept: 'text/html' }
-    if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    if (form) headers['content-type'] = 'application/x-www-form-urlencoded'
-    const res = await fetch(a.url + path, { method, redirect: 'manual', headers, ...(form ? { body: new URLSearchParams(form).toString() } : {}) })
-    for (const c of res.headers.getSetCookie()) {
-      const pair = c.split(';')[0] ?? ''
-      const eq = pair.indexOf('=')
-      jar.set(pair.slice(0, eq), pair.slice(eq + 1))
-    }
-    await res.text()
-    return { status: res.status, location: res.headers.get('location') }
-  }
-  return {
-    jar,
-    get: (path: string) => call('GET', path),
-    post: (path: string, form: Record<string, string>) => call('POST', path, form),
-    async rememberedLogin(user: string) {
-      await call('POST', '/first', { user })
-      assert.equal((await call('GET', '/profile')).location, '/otp')
-      assert.equal((await call('POST', '/otp', { otp: /\d{6}/.exec(await a.lastOtp())?.[0] ?? '', remember: 'on' })).status, 303)
-      assert.ok(jar.has('smsOtpDevice'), 'the device cookie is set')
-    },
-  }
-}
+const start = (engine: { store?: Store; secrets?: Secrets; clock?: ManualClock } = {}): Promise<GateApp> => startGateApp(engine)
+const browser = cookieBrowser
 
 describe('review: remember this device', () => {
   it('threat: removing the user\'s token (lost phone, leaver) leaves the remembered device letting them in without any second factor', async () => {
     const a = (app = await start())
     const b = browser(a)
-    await b.rememberedLogin('alice')
+    await b.login('alice', true)
     a.clock.advance(1000)
     await a.otp.tokens.remove({ user: 'alice' })
     b.jar.delete('connect.sid')
@@ -271,7 +196,7 @@ describe('review: remember this device', () => {
     const appClock = new ManualClock(Date.UTC(2026, 0, 1, 12, 0, 5)) // 5 s ahead of the admin's
     const a = (app = await start({ store: createSqliteStore({ path: join(dir, 'db.sqlite') }), secrets, clock: appClock }))
     const b = browser(a)
-    await b.rememberedLogin('alice') // cookie iat = 12:00:05 on the app's clock
+    await b.login('alice', true) // cookie iat = 12:00:05 on the app's clock
     // One second later in real time, an admin on another instance (clock 12:00:01) revokes alice.
     const admin = await createSmsOtp({ store: createSqliteStore({ path: join(dir, 'db.sqlite') }), secrets, clock: new ManualClock(Date.UTC(2026, 0, 1, 12, 0, 1)) })
     try {
