@@ -10,8 +10,8 @@
  * never the OTP, and is JSON-safe so any session store can keep it.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import { invalidOption } from '../errors.js'
+import { IdColumn, InternColumn, NIL, SlotList, compactString } from '../stores/slots.js'
 
 /** One browser's open second-factor step. */
 export interface Pending {
@@ -88,33 +88,183 @@ export interface HandleHomeOptions {
   readonly ttlMs?: number
 }
 
-/** The handle home: a bounded LRU keyed by an unguessable handle returned to the client. */
+/** base64url digits: a handle's 43rd character carries 4 key bits and 2 padding bits. */
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+/** 32-bit words of a handle's 32 bytes. */
+const WORDS = 8
+
+/**
+ * The handle home: a bounded LRU keyed by an unguessable handle returned to the client. Reading
+ * (`peek`, `take`) makes a record the most recently used; `put` stores a fresh copy as the most
+ * recently used and restarts its `ttlMs`; a record older than `ttlMs` reads as absent.
+ *
+ * Compact on purpose (1,000,000 pending records in well under 300 MB): a record is a slot whose
+ * fields are columns, keyed by the handle's 256 bits in an Int32Array (plus the 2 spare bits of
+ * its last character, so every string matching {@link HANDLE_PATTERN} stays its own key) in an
+ * open hash table of slot chains; the Pending object is rebuilt on read.
+ */
 export function handleHome(options: HandleHomeOptions = {}): PendingHome {
   const max = options.max ?? 10_000
   const ttl = options.ttlMs ?? 600_000
   if (!Number.isSafeInteger(max) || max < 1) throw invalidOption('lru.max', 'a positive integer')
   if (!Number.isSafeInteger(ttl) || ttl < 1) throw invalidOption('lru.ttlMs', 'a positive integer')
-  const cache = new LRUCache<string, Pending>({ max, ttl })
-  const key = (c: PendingCarrier): string | undefined => (typeof c.handle === 'string' && HANDLE_PATTERN.test(c.handle) ? c.handle : undefined)
-  return {
-    kind: 'handle',
-    peek(c) {
-      const k = key(c)
-      return k === undefined ? undefined : cache.get(k)
-    },
-    take(c) {
-      const k = key(c)
-      if (k === undefined) return undefined
-      const p = cache.get(k)
-      cache.delete(k)
-      return p
-    },
-    put(_c, pending, reuse) {
-      const handle = reuse !== undefined && HANDLE_PATTERN.test(reuse) ? reuse : randomBytes(32).toString('base64url')
-      cache.set(handle, { ...pending })
-      return handle
-    },
+  return new HandleTable(max, ttl).home()
+}
+
+/** The slots of {@link handleHome}. */
+class HandleTable {
+  private readonly list: SlotList
+  /** The handle's 8 words per slot. */
+  private readonly words: Int32Array
+  /** The handle's spare bits per slot (see {@link spareBits}). */
+  private readonly spare: Uint8Array
+  /** Hash chains: bucket → first slot + 1 (0: empty), slot → next slot of its bucket. */
+  private readonly buckets: Int32Array
+  private readonly hNext: Int32Array
+  private readonly mask: number
+  private readonly users: string[] = []
+  private readonly realms: InternColumn
+  private readonly transactionIds: IdColumn
+  private readonly maskedPhones: InternColumn
+  private readonly expiresAt: Float64Array
+  private readonly resendAt: Float64Array
+  private readonly attempts: Float64Array
+  /** `performance.now()` after which the record is stale. */
+  private readonly staleAt: Float64Array
+
+  constructor(max: number, private readonly ttl: number) {
+    // Sized to `max` up front (lazily committed, see SlotList); nothing here is filled.
+    this.list = new SlotList(max)
+    this.words = new Int32Array(max * WORDS)
+    this.spare = new Uint8Array(max)
+    let size = 1
+    while (size < max) size *= 2
+    this.buckets = new Int32Array(size)
+    this.mask = size - 1
+    this.hNext = new Int32Array(max)
+    this.realms = new InternColumn(max)
+    this.transactionIds = new IdColumn(max, false)
+    this.maskedPhones = new InternColumn(max)
+    this.expiresAt = new Float64Array(max)
+    this.resendAt = new Float64Array(max)
+    this.attempts = new Float64Array(max)
+    this.staleAt = new Float64Array(max)
   }
+
+  home(): PendingHome {
+    return {
+      kind: 'handle',
+      peek: (c) => {
+        const slot = this.get(c.handle)
+        return slot === undefined ? undefined : this.read(slot)
+      },
+      take: (c) => {
+        const slot = this.get(c.handle)
+        if (slot === undefined) return undefined
+        const p = this.read(slot)
+        this.remove(slot)
+        return p
+      },
+      put: (_c, pending, reuse) => {
+        let handle: string
+        let key: Buffer
+        if (reuse !== undefined && HANDLE_PATTERN.test(reuse)) {
+          handle = reuse
+          key = Buffer.from(reuse, 'base64url')
+        } else {
+          key = randomBytes(32)
+          handle = key.toString('base64url')
+        }
+        this.set(key, spareBits(handle), pending)
+        return handle
+      },
+    }
+  }
+
+  /** The live slot of a well-formed handle, made the most recently used; a stale one is dropped. */
+  private get(handle: string | undefined): number | undefined {
+    if (typeof handle !== 'string' || !HANDLE_PATTERN.test(handle)) return undefined
+    const slot = this.lookup(Buffer.from(handle, 'base64url'), spareBits(handle))
+    if (slot === undefined) return undefined
+    if (performance.now() > (this.staleAt[slot] as number)) {
+      this.remove(slot)
+      return undefined
+    }
+    this.list.touch(slot)
+    return slot
+  }
+
+  private set(key: Buffer, spare: number, p: Pending): void {
+    let slot = this.lookup(key, spare)
+    if (slot !== undefined) this.list.touch(slot)
+    else {
+      if (this.list.size >= this.list.max) this.remove(this.list.head)
+      slot = this.list.alloc()
+      for (let i = 0; i < WORDS; i++) this.words[slot * WORDS + i] = key.readInt32LE(i * 4)
+      this.spare[slot] = spare
+      const b = this.bucket(slot)
+      this.hNext[slot] = (this.buckets[b] as number) - 1
+      this.buckets[b] = slot + 1
+    }
+    this.users[slot] = compactString(p.user)
+    this.realms.set(slot, p.realm)
+    this.transactionIds.clear(slot)
+    this.transactionIds.set(slot, p.transactionId)
+    this.maskedPhones.set(slot, p.maskedPhone)
+    this.expiresAt[slot] = p.expiresAt
+    this.resendAt[slot] = p.resendAt
+    this.attempts[slot] = p.attempts
+    this.staleAt[slot] = performance.now() + this.ttl
+  }
+
+  private read(slot: number): Pending {
+    const maskedPhone = this.maskedPhones.get(slot)
+    return {
+      user: this.users[slot] as string,
+      realm: this.realms.get(slot) as string | null,
+      transactionId: this.transactionIds.get(slot),
+      expiresAt: this.expiresAt[slot] as number,
+      resendAt: this.resendAt[slot] as number,
+      attempts: this.attempts[slot] as number,
+      ...(typeof maskedPhone === 'string' ? { maskedPhone } : {}),
+    }
+  }
+
+  private lookup(key: Buffer, spare: number): number | undefined {
+    const w0 = key.readInt32LE(0)
+    for (let s = (this.buckets[w0 & this.mask] as number) - 1; s !== NIL; s = this.hNext[s] as number) {
+      if (this.words[s * WORDS] !== w0 || this.spare[s] !== spare) continue
+      let i = 1
+      while (i < WORDS && this.words[s * WORDS + i] === key.readInt32LE(i * 4)) i++
+      if (i === WORDS) return s
+    }
+    return undefined
+  }
+
+  private remove(slot: number): void {
+    const b = this.bucket(slot)
+    if (this.buckets[b] === slot + 1) this.buckets[b] = (this.hNext[slot] as number) + 1
+    else {
+      let s = (this.buckets[b] as number) - 1
+      while (this.hNext[s] !== slot) s = this.hNext[s] as number
+      this.hNext[s] = this.hNext[slot] as number
+    }
+    this.users[slot] = ''
+    this.realms.clear(slot)
+    this.transactionIds.clear(slot)
+    this.maskedPhones.clear(slot)
+    this.list.release(slot)
+  }
+
+  /** Handles are random: their first word is a uniform hash. */
+  private bucket(slot: number): number {
+    return (this.words[slot * WORDS] as number) & this.mask
+  }
+}
+
+/** The 2 bits of a handle's last character that its 32 bytes do not use. */
+function spareBits(handle: string): number {
+  return B64URL.indexOf(handle.charAt(42)) & 3
 }
 
 /**

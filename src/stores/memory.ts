@@ -1,13 +1,14 @@
 /**
- * In-process store: the library default. Bounded on both sides (challenges in an LRU with a TTL,
- * tokens refused beyond `maxTokens`), so a flood of triggers or enrolments cannot exhaust memory.
+ * In-process store: the library default. Bounded on both sides (challenges in a compact table
+ * with a bound and a TTL, tokens refused beyond `maxTokens`), so a flood of triggers or enrolments
+ * cannot exhaust memory.
  *
  * Atomicity: every method does its read-check-write synchronously, with no `await` in between,
  * so on one event loop `casCounter` and `consume` have exactly one winner. Records are copied in
  * and out field by field, so callers never share an object with the store.
  */
-import { LRUCache } from 'lru-cache'
 import { OtpError, invalidOption } from '../errors.js'
+import { IdColumn, InternColumn, NIL, SlotList, compactString } from './slots.js'
 import type { ChallengeRecord, SettingsKind, Store, TokenPatch, TokenQuery, TokenRecord } from './types.js'
 
 const SETTINGS_KINDS: ReadonlySet<string> = new Set<SettingsKind>(['config', 'provider', 'policy', 'realm', 'resolver'])
@@ -39,23 +40,183 @@ function copyToken(t: TokenRecord): TokenRecord {
   }
 }
 
-function copyChallenge(c: ChallengeRecord): ChallengeRecord {
-  return { transactionId: c.transactionId, serial: c.serial, counter: c.counter, createdAt: c.createdAt, expiresAt: c.expiresAt, provider: c.provider }
-}
-
 /** `X` for `X` and `X.NN`: the key under which `findOpen(X)` finds both. */
 const baseId = (id: string): string => (id.includes('.') ? id.slice(0, id.indexOf('.')) : id)
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 const newestFirst = (a: ChallengeRecord, b: ChallengeRecord): number => b.createdAt - a.createdAt || byString(b.transactionId, a.transactionId)
 
-function addTo(index: Map<string, Set<string>>, key: string, id: string): void {
-  const set = index.get(key)
-  if (set) set.add(id)
-  else index.set(key, new Set([id]))
-}
-function removeFrom(index: Map<string, Set<string>>, key: string, id: string): void {
-  const set = index.get(key)
-  if (set?.delete(id) && set.size === 0) index.delete(key)
+/**
+ * The open challenges, bounded by `max` (the oldest inserted goes first; reads never refresh
+ * recency) and by each record's own validity on the wall clock (`expiresAt - createdAt` from
+ * insertion, like an LRU TTL: a stale record reads as absent and is dropped by `purgeExpired`).
+ *
+ * Compact on purpose (1,000,000 challenges in well under 300 MB): one slot per record, fields in
+ * columns, ids packed as numbers and indexed by a hash over slots, a token's challenges are a chain
+ * through two slot columns, and only sub ids (`X.NN`) get an entry in the widening index.
+ */
+class ChallengeTable {
+  /** serial → newest slot of that token's chain (`sNext`/`sPrev`). */
+  private readonly serialHead = new Map<string, number>()
+  /** base id `X` → its sub ids `X.NN`; plain ids are found through `ids` directly. */
+  private readonly subs = new Map<string, Set<string>>()
+  /** Transaction ids, indexed: id → slot. */
+  private readonly ids: IdColumn
+  private readonly serials: Array<string | undefined> = []
+  private readonly providers: InternColumn
+  private readonly counter: Float64Array
+  private readonly createdAt: Float64Array
+  private readonly expiresAt: Float64Array
+  /** `performance.now()` after which the record is stale (its validity from insertion). */
+  private readonly staleAt: Float64Array
+  /** A token's chain, newest first; both written when a slot is taken. */
+  private readonly sNext: Int32Array
+  private readonly sPrev: Int32Array
+  private readonly list: SlotList
+
+  constructor(max: number) {
+    this.list = new SlotList(max)
+    this.ids = new IdColumn(max, true)
+    this.providers = new InternColumn(max)
+    this.counter = new Float64Array(max)
+    this.createdAt = new Float64Array(max)
+    this.expiresAt = new Float64Array(max)
+    this.staleAt = new Float64Array(max)
+    this.sNext = new Int32Array(max)
+    this.sPrev = new Int32Array(max)
+  }
+
+  /**
+   * Inserts a copy of `c`, dropping the oldest record when full. A stale record with the same id
+   * is replaced. @throws OtpError `ERR_OTP_STORE` when a live record has that id
+   */
+  create(c: ChallengeRecord): void {
+    const old = this.ids.find(c.transactionId)
+    if (old !== undefined) {
+      if (!this.stale(old)) throw new OtpError('ERR_OTP_STORE', 'a challenge with that transaction id exists already')
+      this.remove(old)
+    }
+    if (this.list.size >= this.list.max) this.remove(this.list.head)
+    const slot = this.list.alloc()
+    const id = c.transactionId
+    this.ids.set(slot, id)
+    const head = this.serialHead.get(c.serial)
+    this.serials[slot] = head === undefined ? compactString(c.serial) : this.serials[head]
+    this.sPrev[slot] = NIL
+    this.sNext[slot] = head ?? NIL
+    if (head !== undefined) this.sPrev[head] = slot
+    this.serialHead.set(this.serials[slot] as string, slot)
+    this.providers.set(slot, c.provider)
+    this.counter[slot] = c.counter
+    this.createdAt[slot] = c.createdAt
+    this.expiresAt[slot] = c.expiresAt
+    // TTL from the record's own validity, not from Date.now(): callers inject their clock.
+    this.staleAt[slot] = performance.now() + Math.max(1, c.expiresAt - c.createdAt)
+    if (id.includes('.')) {
+      const base = baseId(id)
+      const set = this.subs.get(base)
+      if (set) set.add(compactString(id))
+      else this.subs.set(base, new Set([compactString(id)]))
+    }
+  }
+
+  /** The slot of a live (not stale) record, or undefined. */
+  find(id: string): number | undefined {
+    const slot = this.ids.find(id)
+    return slot === undefined || this.stale(slot) ? undefined : slot
+  }
+
+  /** Removes the record with that id, stale or not; false when there is none. */
+  delete(id: string): boolean {
+    const slot = this.ids.find(id)
+    if (slot === undefined) return false
+    this.remove(slot)
+    return true
+  }
+
+  /** A copy of the record in `slot`. */
+  read(slot: number): ChallengeRecord {
+    return {
+      transactionId: this.ids.get(slot), serial: this.serials[slot] as string, counter: this.counter[slot] as number,
+      createdAt: this.createdAt[slot] as number, expiresAt: this.expiresAt[slot] as number, provider: this.providers.get(slot) as string,
+    }
+  }
+
+  /** Slots of a token's records, stale ones included. */
+  slotsOf(serial: string): number[] {
+    const out: number[] = []
+    for (let s = this.serialHead.get(serial) ?? NIL; s !== NIL; s = this.sNext[s] ?? NIL) out.push(s)
+    return out
+  }
+
+  /** Slots of `id` and, for a base id, of its sub ids; stale ones included. */
+  slotsFor(id: string): number[] {
+    const out: number[] = []
+    const own = this.ids.find(id)
+    if (own !== undefined) out.push(own)
+    if (!id.includes('.')) for (const sub of this.subs.get(id) ?? []) out.push(this.ids.find(sub) as number)
+    return out
+  }
+
+  /** Copies of the records in `slots` that are open at `now` (and not stale). */
+  live(slots: number[], now: number): ChallengeRecord[] {
+    const out: ChallengeRecord[] = []
+    for (const s of slots) if ((this.expiresAt[s] as number) >= now && !this.stale(s)) out.push(this.read(s))
+    return out
+  }
+
+  /** Whether the record in `slot` is not stale (it may still be past `expiresAt`). */
+  isLive(slot: number): boolean {
+    return !this.stale(slot)
+  }
+
+  /** The HOTP counter of the record in `slot`. */
+  counterOf(slot: number): number {
+    return this.counter[slot] as number
+  }
+
+  /** The transaction id of the record in `slot`. */
+  idOf(slot: number): string {
+    return this.ids.get(slot)
+  }
+
+  /** Removes records expired at `now` or stale; returns how many. */
+  purge(now: number): number {
+    let count = 0
+    for (let s = this.list.head; s !== NIL;) {
+      const next = this.list.after(s)
+      if ((this.expiresAt[s] as number) < now || this.stale(s)) {
+        this.remove(s)
+        count++
+      }
+      s = next
+    }
+    return count
+  }
+
+  private stale(slot: number): boolean {
+    return performance.now() > (this.staleAt[slot] as number)
+  }
+
+  private remove(slot: number): void {
+    const id = this.ids.get(slot)
+    const serial = this.serials[slot] as string
+    this.ids.clear(slot)
+    const p = this.sPrev[slot] as number
+    const n = this.sNext[slot] as number
+    if (p === NIL) {
+      if (n === NIL) this.serialHead.delete(serial)
+      else this.serialHead.set(serial, n)
+    } else this.sNext[p] = n
+    if (n !== NIL) this.sPrev[n] = p
+    if (id.includes('.')) {
+      const base = baseId(id)
+      const set = this.subs.get(base)
+      if (set?.delete(id) && set.size === 0) this.subs.delete(base)
+    }
+    this.serials[slot] = undefined
+    this.providers.clear(slot)
+    this.list.release(slot)
+  }
 }
 
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
@@ -63,27 +224,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const maxTokens = positiveInt('maxTokens', options.maxTokens, 100_000)
   const tokens = new Map<string, TokenRecord>()
   const settings = new Map<SettingsKind, Map<string, string>>()
-  // Secondary indexes over the cache, kept exact by `dispose` (evict, expire, delete all pass there).
-  const bySerial = new Map<string, Set<string>>()
-  const byBase = new Map<string, Set<string>>()
-  let expiredByLru = 0
-  const challenges = new LRUCache<string, ChallengeRecord>({
-    max: maxChallenges,
-    dispose: (c, id, reason) => {
-      removeFrom(bySerial, c.serial, id)
-      removeFrom(byBase, baseId(id), id)
-      if (reason === 'expire') expiredByLru++
-    },
-  })
-  // `peek` so that reading never refreshes recency: eviction stays oldest-first.
-  const live = (ids: Set<string> | undefined, now: number): ChallengeRecord[] => {
-    const out: ChallengeRecord[] = []
-    for (const id of ids ?? []) {
-      const c = challenges.peek(id)
-      if (c !== undefined && c.expiresAt >= now) out.push(copyChallenge(c))
-    }
-    return out
-  }
+  const challenges = new ChallengeTable(maxChallenges)
   const kindMap = (kind: SettingsKind): Map<string, string> => {
     let map = settings.get(kind)
     if (!map) settings.set(kind, (map = new Map()))
@@ -91,12 +232,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   }
 
   const createChallenge = async (challenge: ChallengeRecord): Promise<void> => {
-    const id = challenge.transactionId
-    if (challenges.has(id)) throw new OtpError('ERR_OTP_STORE', 'a challenge with that transaction id exists already')
-    // TTL from the record's own validity, not from Date.now(): callers inject their clock.
-    challenges.set(id, copyChallenge(challenge), { ttl: Math.max(1, challenge.expiresAt - challenge.createdAt) })
-    addTo(bySerial, challenge.serial, id)
-    addTo(byBase, baseId(id), id)
+    challenges.create(challenge)
   }
 
   return {
@@ -173,40 +309,34 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     challenges: {
       create: createChallenge,
       async listOpen(serial, now) {
-        return live(bySerial.get(serial), now).sort(newestFirst)
+        return challenges.live(challenges.slotsOf(serial), now).sort(newestFirst)
       },
       async findOpen(transactionId, now) {
-        const ids = transactionId.includes('.') ? new Set([transactionId]) : byBase.get(transactionId)
-        return live(ids, now).sort((a, b) => byString(a.transactionId, b.transactionId))
+        return challenges.live(challenges.slotsFor(transactionId), now).sort((a, b) => byString(a.transactionId, b.transactionId))
       },
       async consume(transactionId) {
         return challenges.delete(transactionId)
       },
       async settle(transactionId, patch) {
-        const c = challenges.peek(transactionId)
-        if (c === undefined) return false
-        // Delete and re-insert with no await in between: atomic on this event loop. A plain `set`
-        // would run `dispose` on the old value and drop the index entries of the new one.
+        const slot = challenges.find(transactionId)
+        if (slot === undefined) return false
+        // Delete and re-insert with no await in between: atomic on this event loop.
+        const c = challenges.read(slot)
         challenges.delete(transactionId)
-        await createChallenge({ ...c, provider: patch.provider, expiresAt: patch.expiresAt })
+        challenges.create({ ...c, provider: patch.provider, expiresAt: patch.expiresAt })
         return true
       },
       async removeUpTo(serial, counter) {
-        for (const id of [...(bySerial.get(serial) ?? [])]) {
-          if ((challenges.peek(id)?.counter ?? Infinity) <= counter) challenges.delete(id)
+        for (const slot of challenges.slotsOf(serial)) {
+          // A stale record reads as absent, so it is left to purgeExpired (as before).
+          if (challenges.isLive(slot) && challenges.counterOf(slot) <= counter) challenges.delete(challenges.idOf(slot))
         }
       },
       async removeForToken(serial) {
-        for (const id of [...(bySerial.get(serial) ?? [])]) challenges.delete(id)
+        for (const slot of challenges.slotsOf(serial)) challenges.delete(challenges.idOf(slot))
       },
       async purgeExpired(now) {
-        let count = 0
-        for (const [id, c] of [...challenges.entries()]) {
-          if (c.expiresAt < now && challenges.delete(id)) count++
-        }
-        const before = expiredByLru
-        challenges.purgeStale()
-        return count + expiredByLru - before
+        return challenges.purge(now)
       },
     },
     settings: {
