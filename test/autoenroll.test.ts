@@ -160,15 +160,15 @@ describe('auto-enrolment: the reserved serial prefix and a store failure', () =>
   it('a store that fails after the token was made leaves no token', async () => {
     const h = await withDirectory()
     const challenges = h.otp.core.store.challenges
-    const create = challenges.create.bind(challenges)
-    challenges.create = async () => {
+    const issue = challenges.issue.bind(challenges)
+    challenges.issue = async () => {
       throw new Error('store is down')
     }
     try {
       const r = await h.otp.check({ user: 'bob', pass: 'bob-password' })
       assert.equal(r.internalError, true)
     } finally {
-      challenges.create = create
+      challenges.issue = issue
     }
     assert.equal((await tokensOf(h, 'bob')).length, 0)
   })

@@ -233,8 +233,9 @@ describe('threat: races that lose a just-sent OTP or send it twice', () => {
       const r = await (h as Harness).otp.trigger({ user: 'alice' })
       second = r.challenge?.transactionid
     }
-    // The concurrent trigger lands after the compare-and-set, right before the success cleans up.
-    const store = hookedStore({ removeUpTo: { when: 'before', run: trigger }, removeForToken: { when: 'before', run: trigger } })
+    // The concurrent trigger lands right after the success's store step (compare-and-set and
+    // clean-up, one atomic step now: before, it could land between the two).
+    const store = hookedStore({ accept: { when: 'after', run: trigger }, removeForToken: { when: 'before', run: trigger } })
     const h = await start({ store })
     await enrolAlice(h)
     await setConfig(h, { SMSBlockingTimeout: '0' })

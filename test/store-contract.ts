@@ -220,6 +220,12 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.deepEqual(ids(await store.challenges.listOpen('S', NOW)), ['2', '3', '1', '6'])
         assert.deepEqual(ids(await store.challenges.listOpen('S', NOW + 1)), ['2', '3', '1'])
         assert.deepEqual(ids(await store.challenges.listOpen('NOPE', NOW)), [])
+        assert.deepEqual(ids(await store.challenges.listOpen('S', NOW, 1)), ['2'], 'limit 1: the newest')
+        assert.deepEqual(ids(await store.challenges.listOpen('S', NOW, 3)), ['2', '3', '1'])
+        assert.deepEqual(ids(await store.challenges.listOpen('S', NOW + 1, 10)), ['2', '3', '1'])
+        assert.deepEqual(ids(await store.challenges.listOpen('S', NOW, 0)), [])
+        await assert.rejects(store.challenges.listOpen('S', NOW, -1), invalidOption)
+        await assert.rejects(store.challenges.listOpen('S', NOW, 1.5), invalidOption)
       })
 
       it('findOpen: exact id, base id widens to its sub ids, a sub id matches only itself', async () => {
@@ -277,6 +283,58 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.deepEqual(ids(await store.challenges.listOpen('B', NOW)), ['4'])
         assert.equal(await store.challenges.consume('2'), false)
       })
+
+      it('issue inserts the challenge and advances the counter together; false, changing nothing, when the counter moved', async () => {
+        await store.tokens.create(makeToken('IS', { counter: 4, failcount: 2 }))
+        const c = makeChallenge('8001', 'IS', { counter: 5 })
+        assert.equal(await store.challenges.issue(c, 4), true)
+        assert.deepEqual(await store.challenges.findOpen('8001', NOW), [c])
+        assert.deepEqual(await store.tokens.get('IS'), makeToken('IS', { counter: 5, failcount: 2 }), 'counter advanced, failcount kept without releaseAttempt')
+        assert.equal(await store.challenges.issue(makeChallenge('8002', 'IS', { counter: 5 }), 4), false, 'a stale expected counter loses')
+        assert.deepEqual(await store.challenges.findOpen('8002', NOW), [], 'the loser inserted nothing')
+        assert.equal((await store.tokens.get('IS'))?.counter, 5)
+        assert.equal(await store.challenges.issue(makeChallenge('8003', 'NOPE', { counter: 1 }), 0), false, 'an absent token')
+        assert.deepEqual(await store.challenges.findOpen('8003', NOW), [])
+      })
+
+      it('issue with releaseAttempt gives one attempt back in the same step, never below 0, and only when it issues', async () => {
+        await store.tokens.create(makeToken('IR', { counter: 0, failcount: 3 }))
+        assert.equal(await store.challenges.issue(makeChallenge('8101', 'IR', { counter: 1 }), 0, { releaseAttempt: true }), true)
+        assert.equal((await store.tokens.get('IR'))?.failcount, 2)
+        assert.equal(await store.challenges.issue(makeChallenge('8102', 'IR', { counter: 1 }), 0, { releaseAttempt: true }), false)
+        assert.equal((await store.tokens.get('IR'))?.failcount, 2, 'a refused issue releases nothing')
+        await store.tokens.create(makeToken('IZ', { counter: 0, failcount: 0 }))
+        assert.equal(await store.challenges.issue(makeChallenge('8103', 'IZ', { counter: 1 }), 0, { releaseAttempt: true }), true)
+        assert.equal((await store.tokens.get('IZ'))?.failcount, 0)
+      })
+
+      it('issue with a taken transaction id rejects with ERR_OTP_STORE and changes nothing', async () => {
+        await store.tokens.create(makeToken('ID', { counter: 7, failcount: 1 }))
+        const old = makeChallenge('8201', 'OTHER', { counter: 3 })
+        await store.challenges.create(old)
+        await assert.rejects(store.challenges.issue(makeChallenge('8201', 'ID', { counter: 8 }), 7, { releaseAttempt: true }), code('ERR_OTP_STORE'))
+        assert.deepEqual(await store.tokens.get('ID'), makeToken('ID', { counter: 7, failcount: 1 }), 'counter and failcount unchanged')
+        assert.deepEqual(await store.challenges.findOpen('8201', NOW), [old])
+        assert.equal(await store.challenges.issue(makeChallenge('8202', 'ID', { counter: 8 }), 7), true, 'the same counter can be issued under another id')
+      })
+
+      it('one SMS per counter: of 50 interleaved issue callers with the same expected counter exactly one issues', () => races.issue(store))
+
+      it('accept moves the counter past the OTP and removes challenges up to it, keeping later ones; false, changing nothing, when the counter moved', async () => {
+        await store.tokens.create(makeToken('AC', { counter: 4, failcount: 2 }))
+        for (const [id, counter] of [['9001', 4], ['9002', 5], ['9003', 6]] as const) await store.challenges.create(makeChallenge(id, 'AC', { counter }))
+        await store.challenges.create(makeChallenge('9004', 'OTHER', { counter: 1 }))
+        assert.equal(await store.challenges.accept('AC', 4, 5), true)
+        assert.deepEqual(await store.tokens.get('AC'), makeToken('AC', { counter: 6, failcount: 2 }))
+        assert.deepEqual(ids(await store.challenges.listOpen('AC', NOW)), ['9003'], 'the later challenge survives')
+        assert.deepEqual(ids(await store.challenges.listOpen('OTHER', NOW)), ['9004'])
+        assert.equal(await store.challenges.accept('AC', 4, 6), false, 'a stale expected counter loses')
+        assert.deepEqual(ids(await store.challenges.listOpen('AC', NOW)), ['9003'], 'and removes nothing')
+        assert.equal((await store.tokens.get('AC'))?.counter, 6)
+        assert.equal(await store.challenges.accept('NOPE', 0, 1), false)
+      })
+
+      it('OTP replay: of 50 interleaved accept callers with the same expected counter exactly one wins', () => races.accept(store))
 
       it('removeForToken removes that token\'s challenges only', async () => {
         await store.challenges.create(makeChallenge('1', 'A'))
@@ -417,6 +475,32 @@ export const races = {
     const granted = (await times(50, () => y.tokens.reserveAttempt('RA50'))).filter((v) => v !== undefined)
     assert.deepEqual(granted.sort((a, b) => (a ?? 0) - (b ?? 0)), [8, 9, 10])
     assert.equal((await store.tokens.get('RA50'))?.failcount, 10)
+  },
+  async issue(store: Store): Promise<void> {
+    await store.tokens.create(makeToken('ISS', { counter: 20, failcount: 1 }))
+    const y = yieldingStore(store)
+    const ready = barrier(50)
+    const results = await times(50, async (i) => {
+      const seen = (await y.tokens.get('ISS'))?.counter as number
+      await ready()
+      return y.challenges.issue(makeChallenge(`70${String(i).padStart(2, '0')}`, 'ISS', { counter: seen + 1 }), seen, { releaseAttempt: true })
+    })
+    assert.equal(results.filter(Boolean).length, 1, 'exactly one issue wins')
+    assert.equal((await store.challenges.listOpen('ISS', NOW)).length, 1, 'exactly one challenge exists')
+    assert.deepEqual(await store.tokens.get('ISS'), makeToken('ISS', { counter: 21, failcount: 0 }), 'one advance, one release')
+  },
+  async accept(store: Store): Promise<void> {
+    await store.tokens.create(makeToken('ACC', { counter: 30 }))
+    await store.challenges.create(makeChallenge('7100', 'ACC', { counter: 30 }))
+    const y = yieldingStore(store)
+    const ready = barrier(50)
+    const results = await times(50, async () => {
+      const seen = (await y.tokens.get('ACC'))?.counter as number
+      await ready()
+      return y.challenges.accept('ACC', seen, 30)
+    })
+    assert.equal(results.filter(Boolean).length, 1, 'exactly one accept wins')
+    assert.equal((await store.tokens.get('ACC'))?.counter, 31)
   },
   async consume(store: Store): Promise<void> {
     await store.challenges.create(makeChallenge('555', 'S'))

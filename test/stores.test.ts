@@ -67,8 +67,23 @@ function nonAtomicStore(): Store {
       return t.failcount + 1
     },
   }
-  const brokenChallenges: Pick<Store['challenges'], 'create' | 'consume' | 'settle' | 'listOpen'> = {
+  const brokenChallenges: Pick<Store['challenges'], 'create' | 'consume' | 'settle' | 'listOpen' | 'issue' | 'accept'> = {
     async create(c) { challenges.set(c.transactionId, c) },
+    async issue(c, expected, options = {}) {
+      const t = tokens.get(c.serial)
+      await turn()
+      if (!t || t.counter !== expected) return false
+      challenges.set(c.transactionId, c)
+      tokens.set(c.serial, { ...t, counter: c.counter, failcount: options.releaseAttempt === true ? Math.max(0, t.failcount - 1) : t.failcount })
+      return true
+    },
+    async accept(serial, expected, accepted) {
+      const t = tokens.get(serial)
+      await turn()
+      if (!t || t.counter !== expected) return false
+      tokens.set(serial, { ...t, counter: accepted + 1 })
+      return true
+    },
     async consume(id) {
       const had = challenges.has(id)
       await turn()

@@ -27,6 +27,12 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return value
 }
 
+/** Validates a `limit` argument (a non-negative integer) and returns it. */
+export function checkLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw invalidOption('limit', 'must be a non-negative integer')
+  return limit
+}
+
 /** Validates a settings kind; a typo must not create another, invisible namespace. */
 export function assertSettingsKind(kind: unknown): asserts kind is SettingsKind {
   if (typeof kind !== 'string' || !SETTINGS_KINDS.has(kind)) throw invalidOption('kind', `unknown settings kind ${JSON.stringify(kind)}`)
@@ -234,6 +240,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const createChallenge = async (challenge: ChallengeRecord): Promise<void> => {
     challenges.create(challenge)
   }
+  const removeUpTo = (serial: string, counter: number): void => {
+    for (const slot of challenges.slotsOf(serial)) {
+      // A stale record reads as absent, so it is left to purgeExpired (as before).
+      if (challenges.isLive(slot) && challenges.counterOf(slot) <= counter) challenges.delete(challenges.idOf(slot))
+    }
+  }
 
   return {
     async open() {},
@@ -249,7 +261,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return t && copyToken(t)
       },
       async list(query: TokenQuery = {}, limit = 1000) {
-        if (!Number.isSafeInteger(limit) || limit < 0) throw invalidOption('limit', 'must be a non-negative integer')
+        checkLimit(limit)
         const out: TokenRecord[] = []
         for (const t of tokens.values()) {
           if (query.serial !== undefined && t.serial !== query.serial) continue
@@ -308,8 +320,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
     challenges: {
       create: createChallenge,
-      async listOpen(serial, now) {
-        return challenges.live(challenges.slotsOf(serial), now).sort(newestFirst)
+      async listOpen(serial, now, limit) {
+        const open = challenges.live(challenges.slotsOf(serial), now).sort(newestFirst)
+        return limit === undefined ? open : open.slice(0, checkLimit(limit))
       },
       async findOpen(transactionId, now) {
         return challenges.live(challenges.slotsFor(transactionId), now).sort((a, b) => byString(a.transactionId, b.transactionId))
@@ -326,11 +339,23 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         challenges.create({ ...c, provider: patch.provider, expiresAt: patch.expiresAt })
         return true
       },
+      async issue(c, expectedCounter, options = {}) {
+        const t = tokens.get(c.serial)
+        if (!t || t.counter !== expectedCounter) return false
+        challenges.create(c) // throws on a taken id before anything changed
+        const failcount = options.releaseAttempt === true && t.failcount > 0 ? t.failcount - 1 : t.failcount
+        tokens.set(c.serial, { ...t, counter: c.counter, failcount })
+        return true
+      },
+      async accept(serial, expectedCounter, acceptedCounter) {
+        const t = tokens.get(serial)
+        if (!t || t.counter !== expectedCounter) return false
+        tokens.set(serial, { ...t, counter: acceptedCounter + 1 })
+        removeUpTo(serial, acceptedCounter)
+        return true
+      },
       async removeUpTo(serial, counter) {
-        for (const slot of challenges.slotsOf(serial)) {
-          // A stale record reads as absent, so it is left to purgeExpired (as before).
-          if (challenges.isLive(slot) && challenges.counterOf(slot) <= counter) challenges.delete(challenges.idOf(slot))
-        }
+        removeUpTo(serial, counter)
       },
       async removeForToken(serial) {
         for (const slot of challenges.slotsOf(serial)) challenges.delete(challenges.idOf(slot))

@@ -12,13 +12,16 @@ import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { OtpError, describeError, invalidOption } from '../errors.js'
-import { assertSettingsKind, assertSettingsOp } from './memory.js'
+import { assertSettingsKind, assertSettingsOp, checkLimit } from './memory.js'
 import { migrate } from './sqlite-migrations.js'
+import { WalSync, type SyncFn } from './wal-sync.js'
 import type { ChallengeRecord, HashLib, Store, TokenPatch, TokenQuery, TokenRecord } from './types.js'
 
 export interface SqliteStoreOptions {
   /** Database file (its directory is created with mode 0700, the file with 0600), or ':memory:'. */
   readonly path: string
+  /** @internal The fsync step of the WAL (tests inject a slow or failing one). @default fdatasync */
+  readonly syncFn?: SyncFn
 }
 
 interface TokenRow {
@@ -66,6 +69,10 @@ function tokenParams(t: TokenRecord): Params {
   }
 }
 
+const challengeParams = (c: ChallengeRecord): Params => ({
+  transaction_id: c.transactionId, serial: c.serial, counter: c.counter, created_at: c.createdAt, expires_at: c.expiresAt, provider: c.provider,
+})
+
 /** Every statement, prepared once per connection. */
 function prepare(db: Database.Database) {
   const listSql = (mask: number): string => {
@@ -87,7 +94,7 @@ function prepare(db: Database.Database) {
     removeToken: db.prepare<[string]>('DELETE FROM tokens WHERE serial = ?'),
     replaceSeed: db.prepare<[string, string, string]>('UPDATE tokens SET seed = ? WHERE serial = ? AND seed = ?'),
     insertChallenge: db.prepare<Params>(`INSERT INTO challenges (${CHALLENGE_COLS}) VALUES (@transaction_id, @serial, @counter, @created_at, @expires_at, @provider) ON CONFLICT (transaction_id) DO NOTHING`),
-    listOpen: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE serial = @serial AND ${open} ORDER BY created_at DESC, transaction_id DESC`),
+    listOpen: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE serial = @serial AND ${open} ORDER BY created_at DESC, transaction_id DESC LIMIT @limit`),
     findExact: db.prepare<Params, ChallengeRow>(`SELECT ${CHALLENGE_COLS} FROM challenges WHERE transaction_id = @id AND ${open}`),
     // `X` or anything starting with `X.`: the range ['X.', 'X/') is exactly that prefix ('/' follows '.')
     // and, unlike LIKE, gives the input no wildcards.
@@ -121,8 +128,17 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   // only after that commit, so "answered" still implies "durable". Each operation is still atomic
   // on its own (a single statement, or a transaction function, which nests as a savepoint), and
   // the write lock is held from the first write of a batch to its commit, so other processes on
-  // the same file see whole batches. A read while a batch is open sees the batch's writes and is
-  // answered after the commit too: no answer rests on data that could still roll back.
+  // the same file see whole batches.
+  //
+  // Reads of a file database go through a second, query-only connection, which sees committed
+  // data only (WAL snapshot): no answer rests on data that could still roll back, and a read never
+  // waits for a commit. A caller's own writes are visible to its later reads, because every write
+  // settles only after its commit. (':memory:' cannot be shared between connections: there, a read
+  // while a batch is open sees the batch's writes and is answered after the commit.)
+  let reader: { db: Database.Database; s: Statements } | undefined
+  // Commits made durable off the event loop (see wal-sync.ts); undefined for ':memory:' or when the
+  // file system refused WAL mode (SQLite then syncs in COMMIT itself, synchronous=FULL).
+  let sync: WalSync | undefined
   let batch: { readonly waiters: Array<{ ok: () => void; fail: (err: unknown) => void }> } | undefined
 
   const flush = (): void => {
@@ -139,18 +155,24 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       for (const w of b.waiters) w.fail(wrap(err))
       return
     }
-    for (const w of b.waiters) w.ok()
+    if (!sync) {
+      for (const w of b.waiters) w.ok()
+      return
+    }
+    const durable = sync.durable(sync.committed())
+    for (const w of b.waiters) durable.then(w.ok, w.fail)
   }
 
   /** Settles with `value` once the open batch (if any) has committed. */
   const afterCommit = <T>(value: T): Promise<T> => {
     const b = batch
-    if (!b) return Promise.resolve(value)
+    if (!b) return sync ? sync.durable().then(() => value) : Promise.resolve(value)
     return new Promise<T>((ok, fail) => b.waiters.push({ ok: () => ok(value), fail }))
   }
 
   const run = <T>(fn: (s: Statements, db: Database.Database) => T, writes: boolean): Promise<T> => {
     if (!conn) return Promise.reject(storeError('sqlite store is not open'))
+    if (sync?.failed) return Promise.reject(sync.failed)
     const { db, s } = conn
     if (writes && !batch) {
       // Another connection of this process to the same file may hold the write lock with an open
@@ -182,13 +204,24 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     }
     return afterCommit(value)
   }
-  const read = <T>(fn: (s: Statements, db: Database.Database) => T): Promise<T> => run(fn, false)
+  const read = <T>(fn: (s: Statements, db: Database.Database) => T): Promise<T> => {
+    if (!reader || !sync) return run(fn, false)
+    let value: T
+    try {
+      value = fn(reader.s, reader.db)
+    } catch (err) {
+      return Promise.reject(wrap(err))
+    }
+    // It may have seen a commit whose fsync is still running: answered once that is on disk too.
+    return sync.durable().then(() => value)
+  }
   const write = <T>(fn: (s: Statements, db: Database.Database) => T): Promise<T> => run(fn, true)
 
   return {
     async open() {
       if (conn) return
       let db: Database.Database | undefined
+      let second: Database.Database | undefined
       try {
         if (path !== ':memory:') {
           mkdirSync(dirname(resolve(path)), { recursive: true, mode: 0o700 })
@@ -197,21 +230,40 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
           closeSync(openSync(path, 'a', 0o600))
         }
         db = new Database(path, { timeout: 5000 })
-        db.pragma('journal_mode = WAL')
+        const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal'
         db.pragma('busy_timeout = 5000')
         db.pragma('foreign_keys = ON')
-        // FULL: a committed counter advance survives a power cut (NORMAL could roll it back and
-        // let a used OTP pass again while its challenge is still open).
-        db.pragma('synchronous = FULL')
+        // A committed counter advance must survive a power cut (else a used OTP could pass again
+        // while its challenge is still open). FULL does that with an fsync inside every COMMIT, on
+        // the event loop; in WAL mode the store makes each commit durable itself, off the loop,
+        // before anyone is answered (wal-sync.ts), and NORMAL keeps SQLite's own syncs around
+        // checkpoints. Same guarantee, without stopping the loop for every fsync.
+        const offLoop = wal && path !== ':memory:'
+        db.pragma(offLoop ? 'synchronous = NORMAL' : 'synchronous = FULL')
         migrate(db)
+        if (offLoop) {
+          const rdb = (second = new Database(path, { timeout: 5000 }))
+          rdb.pragma('busy_timeout = 5000')
+          rdb.pragma('query_only = ON')
+          reader = { db: rdb, s: prepare(rdb) }
+          sync = new WalSync(`${path}-wal`, (cause) => storeError(`the database could not be synced to disk (${describeError(cause)}): restart the process`, cause), options.syncFn)
+        }
         conn = { db, s: prepare(db) }
       } catch (err) {
+        second?.close()
+        reader = undefined
+        sync = undefined
         db?.close()
         throw wrap(err)
       }
     },
     async close() {
       flush()
+      const pending = sync
+      sync = undefined
+      await pending?.close().catch(() => undefined) // a failed sync was reported to its callers
+      reader?.db.close()
+      reader = undefined
       conn?.db.close()
       conn = undefined
     },
@@ -225,7 +277,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         return row && toToken(row)
       },
       async list(query: TokenQuery = {}, limit = 1000) {
-        if (!Number.isSafeInteger(limit) || limit < 0) throw invalidOption('limit', 'must be a non-negative integer')
+        checkLimit(limit)
         const params: Params = { limit }
         let mask = 0
         QUERY_FIELDS.forEach(([f], i) => {
@@ -269,11 +321,13 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     challenges: {
       async create(c) {
-        const row: Params = { transaction_id: c.transactionId, serial: c.serial, counter: c.counter, created_at: c.createdAt, expires_at: c.expiresAt, provider: c.provider }
+        const row = challengeParams(c)
         if ((await write((s) => s.insertChallenge.run(row))).changes !== 1) throw storeError('a challenge with that transaction id exists already')
       },
-      async listOpen(serial, now) {
-        return (await read((s) => s.listOpen.all({ serial, now }))).map(toChallenge)
+      async listOpen(serial, now, limit) {
+        // SQLite reads a negative LIMIT as none.
+        const max = limit === undefined ? -1 : checkLimit(limit)
+        return (await read((s) => s.listOpen.all({ serial, now, limit: max }))).map(toChallenge)
       },
       async findOpen(id, now) {
         const rows = id.includes('.')
@@ -286,6 +340,23 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       },
       async settle(transactionId, patch) {
         return (await write((s) => s.settle.run(patch.provider, patch.expiresAt, transactionId))).changes === 1
+      },
+      async issue(c, expectedCounter, options = {}) {
+        const row = challengeParams(c)
+        return write((s, db) => db.transaction(() => {
+          if (s.casCounter.run(c.counter, c.serial, expectedCounter).changes !== 1) return false
+          // Throwing rolls the savepoint back: the counter advance goes with the refused insert.
+          if (s.insertChallenge.run(row).changes !== 1) throw storeError('a challenge with that transaction id exists already')
+          if (options.releaseAttempt === true) s.release.run(c.serial)
+          return true
+        }).immediate())
+      },
+      async accept(serial, expectedCounter, acceptedCounter) {
+        return write((s, db) => db.transaction(() => {
+          if (s.casCounter.run(acceptedCounter + 1, serial, expectedCounter).changes !== 1) return false
+          s.removeUpTo.run(serial, acceptedCounter)
+          return true
+        }).immediate())
       },
       async removeUpTo(serial, counter) {
         await write((s) => s.removeUpTo.run(serial, counter))

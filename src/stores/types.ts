@@ -105,8 +105,11 @@ export interface ChallengeRecord {
 export interface ChallengeStore {
   /** Inserts a challenge. Rejects with `ERR_OTP_STORE` when the transaction id exists (atomic). */
   create(challenge: ChallengeRecord): Promise<void>
-  /** Open (`now <= expiresAt`) challenges of a token, newest first (ties: higher id first). */
-  listOpen(serial: string, now: number): Promise<ChallengeRecord[]>
+  /**
+   * Open (`now <= expiresAt`) challenges of a token, newest first (ties: higher id first); at most
+   * `limit` of them (a trigger's blocking check needs only the newest). @default no limit
+   */
+  listOpen(serial: string, now: number, limit?: number): Promise<ChallengeRecord[]>
   /**
    * Open challenges whose id is `transactionId` or, for a base id, `transactionId.NN`; a sub id
    * `X.NN` is also matched by its base `X` (LinOTP widening).
@@ -132,6 +135,30 @@ export interface ChallengeStore {
    * later counter survives (its SMS is on its way). Atomic per call.
    */
   removeUpTo(serial: string, counter: number): Promise<void>
+  /**
+   * A trigger's store round, as one atomic step: if the token's counter is still `expectedCounter`,
+   * inserts `challenge`, sets the token's counter to `challenge.counter` and, with
+   * `releaseAttempt`, gives back one reserved attempt (failcount − 1, never below 0). Returns false,
+   * changing nothing, when the counter moved or the token is absent; rejects with `ERR_OTP_STORE`,
+   * changing nothing, when the transaction id exists. Of several concurrent callers with the same
+   * `expectedCounter` exactly one gets `true` (across processes for shared backends), and no
+   * reader ever sees the challenge without the counter advance or the other way round.
+   * @example
+   * const counter = token.counter + 1
+   * if (await store.challenges.issue({ transactionId, serial, counter, createdAt, expiresAt, provider }, token.counter)) {
+   *   // send HOTP(counter): this request owns it
+   * }
+   */
+  issue(challenge: ChallengeRecord, expectedCounter: number, options?: { readonly releaseAttempt?: boolean }): Promise<boolean>
+  /**
+   * An accepted OTP's store round, as one atomic step: if the token's counter is still
+   * `expectedCounter`, sets it to `acceptedCounter + 1` and removes the token's challenges whose
+   * counter is at most `acceptedCounter` (their OTPs are dead). Returns false, changing nothing,
+   * when the counter moved or the token is absent. Exactly one of several concurrent callers with
+   * the same `expectedCounter` gets `true`; a challenge another trigger issued for a later counter
+   * survives.
+   */
+  accept(serial: string, expectedCounter: number, acceptedCounter: number): Promise<boolean>
   /** Removes every challenge of a token (when the token is removed). */
   removeForToken(serial: string): Promise<void>
   /** Deletes challenges with `expiresAt < now`; returns how many. */

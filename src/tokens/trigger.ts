@@ -1,10 +1,12 @@
 /**
  * Triggering an SMS for one token (flow 1 of DESIGN.md, LinOTP §1.6–1.7):
- * blocking check → provider selection by policy → challenge inserted → counter C→C+1 by
- * compare-and-set → text with HOTP(C+1) → ordered failover → reply.
+ * blocking check → provider selection by policy → challenge inserted and counter C→C+1 by
+ * compare-and-set, in one atomic store step (`challenges.issue`) → text with HOTP(C+1) → ordered
+ * failover → reply.
  *
- * The challenge is inserted *before* the counter moves, so a concurrent trigger that loses the
- * compare-and-set finds it and answers "already submitted" instead of sending a second SMS.
+ * The challenge and the counter advance land together, so a concurrent trigger that loses the
+ * compare-and-set finds the winner's challenge and answers "already submitted" instead of sending
+ * a second SMS.
  */
 import { newTransactionId } from '../challenges/ids.js'
 import type { Core } from '../core.js'
@@ -30,6 +32,12 @@ export interface TriggerContext {
   readonly ignoreBlocking?: boolean
   /** The request user's directory entry, when the caller looked it up (policy `resolver:` forms). */
   readonly directory?: PolicyDirectoryUser | undefined
+  /**
+   * The request reserved an attempt on this token to compare its PIN, and a PIN that only asks for
+   * an SMS is no failed attempt: give it back, whatever the outcome (with the challenge's own
+   * store step when one is issued, so a trigger costs one write fewer).
+   */
+  readonly releaseAttempt?: boolean
 }
 
 /** The challenge detail LinOTP returns. */
@@ -54,6 +62,15 @@ const MAX_ATTEMPTS = 3
 
 /** Sends an SMS OTP for `token`, or reports the open challenge inside the blocking time. */
 export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerContext): Promise<TriggerOutcome> {
+  const reserved = { held: ctx.releaseAttempt === true }
+  try {
+    return await trigger(core, token, ctx, reserved)
+  } finally {
+    if (reserved.held) await core.store.tokens.releaseAttempt(token.serial)
+  }
+}
+
+async function trigger(core: Core, token: TokenRecord, ctx: TriggerContext, reserved: { held: boolean }): Promise<TriggerOutcome> {
   const { settings, store, clock } = core
   const query = { scope: 'authentication' as const, now: new Date(clock.now()), user: ctx.user, realm: ctx.realm ?? token.realm ?? undefined, client: ctx.client, directory: ctx.directory }
   let candidates: LoadedProvider[]
@@ -81,27 +98,20 @@ export async function triggerSms(core: Core, token: TokenRecord, ctx: TriggerCon
     let current = token
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const now = clock.now()
-      const open = await store.challenges.listOpen(current.serial, now)
-      const recent = open.find((c) => now <= c.createdAt + blockMs)
+      // Only the newest open challenge can be inside the blocking time.
+      const [newest] = await store.challenges.listOpen(current.serial, now, 1)
+      const recent = newest !== undefined && now <= newest.createdAt + blockMs ? newest : undefined
       if (recent) return { kind: 'blocked', reply: reply(current, recent.transactionId, ALREADY_SUBMITTED, 'challenge already submitted'), createdAt: recent.createdAt }
 
-      const counter = current.counter + 1
-      const challenge = await insertChallenge(core, {
-        transactionId: ctx.transactionId ?? '',
-        serial: current.serial,
-        counter,
-        createdAt: now,
-        expiresAt: now + first.timeout * 1000,
-        provider: first.name,
-      })
-      if (!(await store.tokens.casCounter(current.serial, current.counter, counter))) {
-        await store.challenges.consume(challenge.transactionId)
-        const fresh = await store.tokens.get(current.serial)
-        if (!fresh) return { kind: 'failed', reason: 'token removed while triggering' }
-        current = fresh
-        continue
+      const draft = { transactionId: ctx.transactionId ?? '', serial: current.serial, counter: current.counter + 1, createdAt: now, expiresAt: now + first.timeout * 1000, provider: first.name }
+      const challenge = await issueChallenge(core, draft, current.counter, reserved.held)
+      if (challenge) {
+        reserved.held = false // given back in the same step
+        return { challenge, token: current }
       }
-      return { challenge, token: current }
+      const fresh = await store.tokens.get(current.serial)
+      if (!fresh) return { kind: 'failed', reason: 'token removed while triggering' }
+      current = fresh
     }
     return { kind: 'failed', reason: 'too many concurrent triggers' }
   })
@@ -198,13 +208,16 @@ function selectProviders(core: Core, query: Parameters<Core['settings']['policie
   return names.map((name) => core.settings.provider(name))
 }
 
-async function insertChallenge(core: Core, draft: ChallengeRecord): Promise<ChallengeRecord> {
+/**
+ * Issues `draft` (a new random transaction id when it has none; another one on the rare clash).
+ * Undefined when the counter is no longer `expected`.
+ */
+async function issueChallenge(core: Core, draft: ChallengeRecord, expected: number, releaseAttempt: boolean): Promise<ChallengeRecord | undefined> {
   const length = core.settings.config.int('TransactionIdLength')
   for (let i = 0; ; i++) {
     const record = draft.transactionId === '' ? { ...draft, transactionId: newTransactionId(length) } : draft
     try {
-      await core.store.challenges.create(record)
-      return record
+      return (await core.store.challenges.issue(record, expected, { releaseAttempt })) ? record : undefined
     } catch (err) {
       if (i >= 100 || draft.transactionId !== '') throw err
     }

@@ -37,12 +37,11 @@ export function matchOtp(core: Core, token: TokenRecord, otp: string, challenges
 export async function acceptOtp(core: Core, token: TokenRecord, otp: string, challenges: readonly ChallengeRecord[]): Promise<VerifyOutcome> {
   const challenge = matchOtp(core, token, otp, challenges)
   if (!challenge) return { ok: false, reason: challenges.length === 0 ? 'no open challenge' : 'wrong otp' }
-  if (!(await core.store.tokens.casCounter(token.serial, token.counter, challenge.counter + 1))) {
+  // The counter moves past the OTP and every challenge up to it (their OTPs are dead) goes, in one
+  // step. Not every challenge of the token: a trigger that ran after the compare-and-set has
+  // issued one for a later counter, and its SMS is on its way.
+  if (!(await core.store.challenges.accept(token.serial, token.counter, challenge.counter))) {
     return { ok: false, reason: 'otp already used (counter moved)' }
   }
-  // Every OTP up to the matched one is dead now that the counter moved; drop their challenges.
-  // Not every challenge of the token: a trigger that ran after the compare-and-set has inserted
-  // one for a later counter, and its SMS is on its way.
-  await core.store.challenges.removeUpTo(token.serial, challenge.counter)
   return { ok: true, counter: challenge.counter, challenge }
 }

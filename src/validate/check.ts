@@ -209,14 +209,15 @@ async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdi
 
   const toTrigger = verdicts.filter((v) => v.kind === 'trigger')
   if (toTrigger.length > 0) {
-    // A correct PIN that only asks for an SMS is no failed attempt: give its slot back, and the
-    // slots of sibling tokens whose PIN simply did not match (LinOTP does not count those when
-    // another token triggers). An OTP that was compared and wrong stays counted.
+    // A correct PIN that only asks for an SMS is no failed attempt: its slot is given back (by the
+    // trigger, in its own store step), and so are the slots of sibling tokens whose PIN simply did
+    // not match (LinOTP does not count those when another token triggers). An OTP that was
+    // compared and wrong stays counted. A trigger without a PIN took no attempt and gives none back.
     for (const v of verdicts) {
-      // Only what was reserved: a trigger without a PIN took no attempt and must give none back.
-      if ((v.kind === 'trigger' && v.reserved) || (v.kind === 'invalid' && v.reason === 'wrong otp pin')) await core.store.tokens.releaseAttempt(v.token.serial)
+      if (v.kind === 'invalid' && v.reason === 'wrong otp pin') await core.store.tokens.releaseAttempt(v.token.serial)
     }
-    return triggerAll(core, req, query, toTrigger.map((v) => v.token), audit)
+    const reserved = new Set(toTrigger.filter((v) => v.reserved).map((v) => v.token.serial))
+    return triggerAll(core, req, query, toTrigger.map((v) => v.token), audit, reserved)
   }
 
   // Every invalid verdict was counted when its attempt was reserved.
@@ -226,15 +227,25 @@ async function conclude(core: Core, req: CheckRequest, query: PolicyQuery, verdi
   return { ...rejected(core, query, audit, reasons.join('; ')), evaluated }
 }
 
-async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tokens: TokenRecord[], audit: AuditFacts): Promise<CheckResult> {
+/** Triggers every token in `tokens`; those in `reserved` hold an attempt this request must give back. */
+async function triggerAll(core: Core, req: CheckRequest, query: PolicyQuery, tokens: TokenRecord[], audit: AuditFacts, reserved: ReadonlySet<string> = new Set()): Promise<CheckResult> {
   const text = req.challenge !== undefined ? { challenge: req.challenge } : { data: req.data, message: req.message }
-  const ids = tokens.length > 1 ? await multiTokenIds(core, tokens) : undefined
-  const base = ids?.base
   const outcomes: Array<[TokenRecord, TriggerOutcome]> = []
-  for (const token of tokens) {
-    const ctx = { user: query.user ?? '', realm: query.realm, client: query.client, directory: query.directory, text, ...(ids ? { transactionId: ids.next() } : {}) }
-    outcomes.push([token, await triggerSms(core, token, ctx)])
+  let ids: Awaited<ReturnType<typeof multiTokenIds>> | undefined
+  let reached = 0 // a trigger gives its own attempt back, even when it throws
+  try {
+    ids = tokens.length > 1 ? await multiTokenIds(core, tokens) : undefined
+    for (const token of tokens) {
+      reached++
+      const ctx = { user: query.user ?? '', realm: query.realm, client: query.client, directory: query.directory, text, releaseAttempt: reserved.has(token.serial), ...(ids ? { transactionId: ids.next() } : {}) }
+      outcomes.push([token, await triggerSms(core, token, ctx)])
+    }
+  } catch (err) {
+    // The store failed: the tokens not reached yet still hold this request's attempt.
+    for (const token of tokens.slice(reached)) if (reserved.has(token.serial)) await core.store.tokens.releaseAttempt(token.serial).catch(() => undefined)
+    throw err
   }
+  const base = ids?.base
   const ok = outcomes.filter((o): o is [TokenRecord, Exclude<TriggerOutcome, { kind: 'failed' }>] => o[1].kind !== 'failed')
   const reasons = outcomes.map(([t, o]) => `${t.serial}: ${o.kind === 'failed' ? o.reason : o.kind === 'sent' ? `sms sent via ${o.provider}` : 'challenge already submitted'}`).join('; ')
   if (ok.length === 0) return { ...rejected(core, query, audit, reasons), internalError: true, error: { code: 'ERR_OTP_PROVIDER_UNAVAILABLE', message: reasons } }
@@ -268,8 +279,8 @@ async function multiTokenIds(core: Core, tokens: TokenRecord[]): Promise<{ base:
   const blockMs = core.settings.config.int('SMSBlockingTimeout') * 1000
   let base: string | undefined
   for (const token of tokens) {
-    const recent = (await core.store.challenges.listOpen(token.serial, now)).find((c) => now <= c.createdAt + blockMs)
-    if (recent) {
+    const [recent] = await core.store.challenges.listOpen(token.serial, now, 1)
+    if (recent && now <= recent.createdAt + blockMs) {
       base = recent.transactionId.split('.')[0] as string
       break
     }
