@@ -280,6 +280,9 @@ export class SmppClient {
         connected = true
         if (settled) return
         session.socket.unref() // the bind alone must not keep the process alive; requests hold timers
+        // Small request/response PDUs: Nagle's algorithm would hold a submit_sm back until the
+        // previous response's ACK, adding up to a round trip per message under load.
+        session.socket.setNoDelay(true)
         const bind = { system_id: this.#o.systemId, password: this.#o.password, system_type: this.#o.systemType, interface_version: 0x34 }
         this.#request(link, 'bind_transceiver', bind).then(
           (resp) => {
