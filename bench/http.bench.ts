@@ -25,7 +25,9 @@ const sink = createServer((req, res) => {
   req.on('end', () => res.end('OK'))
 })
 const sinkUrl = await new Promise<string>((ok) => sink.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(sink.address() as AddressInfo).port}`)))
-const target = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(here, 'target.ts')], {
+// BENCH_PROFILE=DIR writes a CPU profile of the target (the measured process) into DIR.
+const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []
+const target = spawn(process.execPath, [...profile, '--import', import.meta.resolve('tsx'), join(here, 'target.ts')], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, LOG_LEVEL: 'warn', BENCH_SINK_URL: sinkUrl },
 })
@@ -76,18 +78,22 @@ try {
     ['trigger: PIN → SMS sent (HTTP provider)', () => form({ user: randomUser(), pass: '1234' })],
     ['unknown user', () => form({ user: `nobody${Math.floor(Math.random() * USERS)}`, pass: '1234000000' })],
   ]
-  for (const [name, body] of cases) {
+  // BENCH_CASES=trigger,answer runs only the cases whose name contains one of the words.
+  const wanted = (name: string): boolean => !process.env.BENCH_CASES || process.env.BENCH_CASES.split(',').some((w) => w !== '' && name.includes(w))
+  for (const [name, body] of cases.filter(([name]) => wanted(name))) {
     const r = await run(`${urls.sidecar}/validate/check`, body)
     rows.push({ case: name, ...r, ratio: Math.round((r.reqPerSec / baseline.reqPerSec) * 100) / 100 })
   }
-  const open = await openChallenges()
-  const answer = await run(`${urls.sidecar}/validate/check`, () => {
-    const [user, id] = (open[Math.floor(Math.random() * open.length)] ?? '0:0').split(':') as [string, string]
-    return form({ user: `u${user}`, transactionid: id, pass: '000000' })
-  })
-  rows.push({ case: 'answer: transaction id + wrong OTP', ...answer, ratio: Math.round((answer.reqPerSec / baseline.reqPerSec) * 100) / 100 })
+  if (wanted('answer: transaction id + wrong OTP')) {
+    const open = await openChallenges()
+    const answer = await run(`${urls.sidecar}/validate/check`, () => {
+      const [user, id] = (open[Math.floor(Math.random() * open.length)] ?? '0:0').split(':') as [string, string]
+      return form({ user: `u${user}`, transactionid: id, pass: '000000' })
+    })
+    rows.push({ case: 'answer: transaction id + wrong OTP', ...answer, ratio: Math.round((answer.reqPerSec / baseline.reqPerSec) * 100) / 100 })
+  }
 
-  console.log(`\n${CONNECTIONS} connections, ${SECONDS} s each, autocannon in its own process, ${USERS} users at random, SQLite (synchronous=FULL)\n`)
+  console.log(`\n${CONNECTIONS} connections, ${SECONDS} s each, autocannon in its own process, ${USERS} users at random, ${process.env.BENCH_STORE === 'memory' ? 'memory store' : 'SQLite (synchronous=FULL)'}\n`)
   console.log(`${'case'.padEnd(44)}${'req/s'.padStart(8)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'ratio'.padStart(8)}${'errors'.padStart(8)}`)
   for (const r of rows) console.log(`${r.case.padEnd(44)}${String(r.reqPerSec).padStart(8)}${String(r.p50).padStart(8)}${String(r.p99).padStart(8)}${r.ratio.toFixed(2).padStart(8)}${String(r.errors).padStart(8)}`)
   const results = join(here, 'results')
@@ -95,7 +101,7 @@ try {
   // BENCH_LABEL names the run (e.g. a branch or a change) in the file name.
   const label = (process.env.BENCH_LABEL ?? '').replace(/[^A-Za-z0-9_-]/g, '')
   const file = join(results, `http-${new Date().toISOString().replace(/[:.]/g, '-')}${label ? `-${label}` : ''}.json`)
-  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, connections: CONNECTIONS, seconds: SECONDS, users: USERS, rows }, null, 2)}\n`)
+  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, connections: CONNECTIONS, seconds: SECONDS, users: USERS, store: process.env.BENCH_STORE === 'memory' ? 'memory' : 'sqlite', rows }, null, 2)}\n`)
   console.log(`\nwritten to ${file}`)
 } finally {
   target.kill('SIGTERM')

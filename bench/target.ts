@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import express from 'express'
-import { Secrets, createSmsOtp, createSqliteStore } from '../src/index.js'
+import { Secrets, createMemoryStore, createSmsOtp, createSqliteStore } from '../src/index.js'
 import { silentLogger } from '../src/logger.js'
 import { createSidecar } from '../src/sidecar/index.js'
 
@@ -27,7 +27,10 @@ const listen = (server: Server): Promise<string> =>
 const sinkUrl = process.env.BENCH_SINK_URL
 if (!sinkUrl) throw new Error('BENCH_SINK_URL is not set: run `npm run bench`')
 const dir = await mkdtemp(join(tmpdir(), 'sms-otp-bench-'))
-const otp = await createSmsOtp({ store: createSqliteStore({ path: join(dir, 'bench.db') }), secrets: new Secrets(randomBytes(32)) })
+// BENCH_STORE=memory measures the same requests on the in-process store: the cost of everything
+// but the database (what no store tuning can take away).
+const store = process.env.BENCH_STORE === 'memory' ? createMemoryStore() : createSqliteStore({ path: join(dir, 'bench.db') })
+const otp = await createSmsOtp({ store, secrets: new Secrets(randomBytes(32)) })
 await otp.config.set({ SMSBlockingTimeout: '0', DefaultMaxFailCount: '1000000' })
 await otp.providers.set({ name: 'gw', className: 'HttpSMSProvider', timeout: 600, config: JSON.stringify({ URL: `${sinkUrl}/send`, RETURN_SUCCESS: 'OK' }) }, true)
 for (let i = 0; i < USERS; i++) await otp.tokens.init({ user: `u${i}`, phone: `+4915${String(100_000_000 + i)}`, pin: '1234', serial: `B${i}` })
@@ -39,3 +42,5 @@ bare.post('/bare', express.urlencoded({ extended: false }), (req, res) => {
 const sidecarUrl = await listen(createServer(createSidecar({ otp, logger: silentLogger })))
 const bareUrl = await listen(createServer(bare))
 process.stdout.write(`${JSON.stringify({ sidecar: sidecarUrl, bare: bareUrl })}\n`)
+// A normal exit, so that a CPU profile (BENCH_PROFILE) is written.
+process.once('SIGTERM', () => process.exit(0))
