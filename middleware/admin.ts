@@ -6,10 +6,11 @@
  * client address (middleware/throttle.ts), only GET and POST act, and every request has a
  * deadline after which it answers 504.
  */
+import type { Registry } from 'prom-client'
 import { Router, type RequestHandler, type Response } from 'express'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { OtpError, ParameterError, invalidOption } from '../src/errors.js'
-import { tokenView } from '../src/admin/tokens.js'
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, tokenView } from '../src/admin/tokens.js'
 import { parseProviderTimeout } from '../src/settings/providers.js'
 import { LINOTP_CLASS, LINOTP_TYPE } from '../src/users/definitions.js'
 import type { SmsOtp } from '../src/sms-otp.js'
@@ -31,6 +32,11 @@ export interface AdminOptions {
   readonly throttle?: ThrottleOptions | false | undefined
   /** Refuse GET requests carrying `pin`, `otpkey` or `config`, and those parameters in any URL. @default false */
   readonly noGet?: boolean | undefined
+  /**
+   * Serve these metrics at `GET /metrics`, behind the same token and throttle as the admin API
+   * (refused scrapes are audited, accepted ones are not). @default undefined (404)
+   */
+  readonly metrics?: Registry | undefined
 }
 
 /** Shortest admin token accepted anywhere. */
@@ -59,6 +65,15 @@ export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
     router.use(`/${area}`, auditAdmin(otp, area), guard, allowGetAndPost(), deadline(timeoutMs, onTimeout), parseParams())
     if (options.noGet) router.use(`/${area}`, refuseCredentialsInUrl(ADMIN_CREDENTIALS))
   }
+  const registry = options.metrics
+  if (registry) {
+    router.get('/metrics', auditAdmin(otp, 'system'), guard, (_req, res, next) => {
+      noteOf(res).silent = true // a scrape every few seconds is no admin action worth a record
+      registry.metrics().then((text) => {
+        res.set('Content-Type', registry.contentType).set('Cache-Control', 'no-store').send(text)
+      }, next)
+    })
+  }
 
   /** One admin route: notes its action and selection, runs, answers (or drops a late answer). */
   const route = (path: string, action: string, run: (q: Params, note: AdminNote) => Promise<Record<string, unknown>> | Record<string, unknown>) => {
@@ -82,15 +97,22 @@ export function adminRouter(otp: SmsOtp, options: AdminOptions): Router {
     const serial = await otp.tokens.init({
       type: param(q, 'type'), user: param(q, 'user'), realm: param(q, 'realm'), phone: param(q, 'phone'), pin: param(q, 'pin'),
       serial: param(q, 'serial'), otpkey: param(q, 'otpkey'), genkey: param(q, 'genkey'), otplen: param(q, 'otplen'),
-      hashlib: param(q, 'hashlib'), description: param(q, 'description'),
+      hashlib: param(q, 'hashlib'), description: param(q, 'description'), reenroll: param(q, 'reenroll'),
     })
     note.serial = serial
     return envelope(true, { serial })
   })
   route('/admin/show', 'tokens listed', async (q, note) => {
-    const tokens = await otp.tokens.show(selection(q))
+    // LinOTP's paging: `page` (1-based) and `pagesize` (LinOTP spells it `psize`; both are read).
+    const pagesize = pageNumber(param(q, 'pagesize') ?? param(q, 'psize'), 'pagesize', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    const page = pageNumber(param(q, 'page'), 'page', 1, Number.MAX_SAFE_INTEGER)
+    const offset = (page - 1) * pagesize
+    if (!Number.isSafeInteger(offset)) throw new ParameterError('page: too large')
+    const tokens = await otp.tokens.show({ ...selection(q), limit: pagesize, offset })
+    const total = tokens.total ?? tokens.length
     note.target.count = String(tokens.length)
-    return envelope({ resultset: { tokens: tokens.length }, data: tokens.map(tokenView) })
+    const pages = Math.ceil(total / pagesize)
+    return envelope({ resultset: { tokens: total, pages, pagesize, page }, data: tokens.map(tokenView) })
   })
   const tokenActions = { remove: 'tokens removed', enable: 'tokens enabled', disable: 'tokens disabled', reset: 'failcount reset' } as const
   for (const [name, action] of Object.entries(tokenActions) as Array<[keyof typeof tokenActions, string]>) {
@@ -295,6 +317,14 @@ function realmView(otp: SmsOtp, r: RealmListing): Record<string, unknown> {
 function checkType(q: Params): void {
   const type = param(q, 'type')
   if (type !== undefined && type.toLowerCase() !== 'sms') throw new OtpError('ERR_OTP_INVALID_PARAMETER', "type: only 'sms' providers are supported")
+}
+
+/** A whole number from 1 to `max` (a paging parameter), or `fallback` when absent or empty. */
+function pageNumber(v: string | undefined, name: string, fallback: number, max: number): number {
+  if (v === undefined || v.trim() === '') return fallback
+  const n = /^\s*\d{1,16}\s*$/.test(v) ? Number(v) : NaN
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new ParameterError(`${name}: expected a whole number from 1 to ${max}`)
+  return n
 }
 
 function isTrue(v: string | undefined): boolean {

@@ -179,3 +179,75 @@ describe('admin token and provider operations', () => {
     assert.equal(h.audit.filter((r) => r.action === 'remembered devices revoked').length >= 2, true)
   })
 })
+
+describe('/admin/show paging and /admin/init re-enrolment', () => {
+  let h: Harness
+  before(async () => {
+    h = await startHarness()
+    // 1,205 tokens: more than the old silent 1,000 cap.
+    for (let i = 0; i < 1205; i++) await h.otp.tokens.init({ user: `p${String(i).padStart(4, '0')}`, realm: 'example', phone: '+4915112345678', serial: `PG${String(i).padStart(4, '0')}` })
+  })
+  after(() => h.close())
+
+  it('without paging parameters: the first 1,000 and the true total, pages and page size', async () => {
+    const r = await h.admin('/admin/show', {})
+    assert.equal(r.status, 200)
+    assert.deepEqual(r.body.result.value.resultset, { tokens: 1205, pages: 2, pagesize: 1000, page: 1 })
+    assert.equal(r.body.result.value.data.length, 1000)
+  })
+
+  it('page and pagesize (LinOTP psize too) walk every token once, in serial order', async () => {
+    const seen: string[] = []
+    for (let page = 1; page <= 13; page++) {
+      const r = await h.admin('/admin/show', { page: String(page), pagesize: '100' })
+      assert.deepEqual(r.body.result.value.resultset, { tokens: 1205, pages: 13, pagesize: 100, page })
+      seen.push(...r.body.result.value.data.map((t: Record<string, string>) => t['LinOtp.TokenSerialnumber']))
+    }
+    assert.equal(seen.length, 1205)
+    assert.equal(new Set(seen).size, 1205)
+    assert.deepEqual(seen, [...seen].sort())
+    const psize = await h.admin('/admin/show', { page: '2', psize: '5' })
+    assert.deepEqual(psize.body.result.value.data.map((t: Record<string, string>) => t['LinOtp.TokenSerialnumber']), ['PG0005', 'PG0006', 'PG0007', 'PG0008', 'PG0009'])
+    const past = await h.admin('/admin/show', { page: '99', pagesize: '100' })
+    assert.equal(past.body.result.value.data.length, 0)
+    assert.equal(past.body.result.value.resultset.tokens, 1205)
+    const realm = await h.admin('/admin/show', { realm: 'example', pagesize: '10', page: '121' })
+    assert.deepEqual(realm.body.result.value.data.map((t: Record<string, string>) => t['LinOtp.TokenSerialnumber']), ['PG1200', 'PG1201', 'PG1202', 'PG1203', 'PG1204'])
+    for (const bad of [{ page: '0' }, { page: 'x' }, { pagesize: '0' }, { pagesize: '10001' }, { page: '-1' }]) {
+      const r = await h.admin('/admin/show', bad)
+      assert.equal(r.status, 400, JSON.stringify(bad))
+      assert.equal(r.body.result.error.code, 'ERR_OTP_INVALID_PARAMETER')
+    }
+  })
+
+  it('the library pages with limit and offset and reports the total', async () => {
+    const page = await h.otp.tokens.show({ limit: 3, offset: 1200 })
+    assert.deepEqual(page.map((t) => t.serial), ['PG1200', 'PG1201', 'PG1202'])
+    assert.equal(page.total, 1205)
+    assert.equal((await h.otp.tokens.show()).length, 1000, 'the default page is 1,000')
+    await assert.rejects(h.otp.tokens.show({ limit: 0 }), /limit/)
+  })
+
+  it('threat: a second /admin/init without serial for a user who has a token is refused (no silent second token)', async () => {
+    const first = await h.admin('/admin/init', { user: 'rita', realm: 'example', phone: '+4915112345678' })
+    assert.equal(first.body.result.value, true)
+    const again = await h.admin('/admin/init', { user: 'rita', realm: 'example', phone: '+4915112345679' })
+    assert.equal(again.status, 400)
+    assert.equal(again.body.result.error.code, 'ERR_OTP_TOKEN_EXISTS')
+    assert.match(again.body.result.error.message, /user 'rita' has a token already \(LSSM[0-9A-F]{8}\): pass reenroll=true/)
+    assert.equal((await h.otp.tokens.show({ user: 'rita', realm: 'example' })).length, 1, 'still one token')
+    await assert.rejects(h.otp.tokens.init({ user: 'rita', realm: 'example', phone: '+4915112345679' }), (e: unknown) => (e as { code?: string }).code === 'ERR_OTP_TOKEN_EXISTS')
+  })
+
+  it('reenroll=true (or an explicit new serial) gives the user another token on purpose', async () => {
+    const explicit = await h.admin('/admin/init', { user: 'rita', realm: 'example', phone: '+4915112345679', reenroll: 'true' })
+    assert.equal(explicit.body.result.value, true)
+    assert.equal((await h.otp.tokens.show({ user: 'rita', realm: 'example' })).length, 2)
+    await h.otp.tokens.init({ user: 'rita', realm: 'example', phone: '+4915112345670', reenroll: true })
+    const serial = await h.admin('/admin/init', { user: 'rita', realm: 'example', phone: '+4915112345671', serial: 'RITA4' })
+    assert.equal(serial.body.result.value, true, 'a serial is explicit enough (LinOTP)')
+    assert.equal((await h.otp.tokens.show({ user: 'rita', realm: 'example' })).length, 4)
+    const sameRealmOther = await h.admin('/admin/init', { user: 'rita', realm: 'other', phone: '+4915112345678' })
+    assert.equal(sameRealmOther.status === 200 || sameRealmOther.body.result.error.code !== 'ERR_OTP_TOKEN_EXISTS', true, 'another realm is another user')
+  })
+})

@@ -10,7 +10,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { KEY_CHECK, PIN_KEY, ROTATING } from '../src/crypto/key-check.js'
 import { createKeyFile } from '../src/crypto/key-file.js'
 import { rekeyStore, rotateMasterKey } from '../src/crypto/rotate.js'
@@ -25,8 +25,8 @@ import type { SettingsStore, Store } from '../src/stores/types.js'
 import Database from 'better-sqlite3'
 import { decodeResolver } from '../src/settings/resolvers.js'
 import { readOutbox } from './helpers/harness.js'
+import { cli } from './helpers/cli.js'
 
-const root = join(import.meta.dirname, '..')
 
 const dirs: string[] = []
 after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))))
@@ -198,16 +198,6 @@ describe('permissions of the key file and the data directory', () => {
     await (await start({ dataDir, configFile })).close()
   })
 })
-
-/** Runs the real CLI; resolves with its exit code and output. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { SMS_OTP_ENC_KEY: _unused, ...inherited } = process.env
-  return new Promise((ok) => {
-    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/cli/main.ts'), ...args], { env: { ...inherited, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      ok({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr })
-    })
-  })
-}
 
 /** PIN only (sends an SMS), then the OTP of that SMS from the outbox. */
 async function triggerAlice(url: string, dataDir: string): Promise<string> {

@@ -85,11 +85,42 @@ export function tokenView(t: TokenInfo): TokenView {
   }
 }
 
-/** Enrols an SMS token; returns its serial. */
-export async function initToken(core: Core, params: EnrollParams): Promise<string> {
+/** What {@link initToken} takes: LinOTP's `/admin/init` parameters and sms-otp's `reenroll`. */
+export interface InitParams extends EnrollParams {
+  /**
+   * Without a `serial`, a user who already owns a token is refused (`ERR_OTP_TOKEN_EXISTS`)
+   * unless this is true (`true`, `1` on the wire): then the user gets one more token, the old
+   * ones stay (remove them with `tokens.remove`). Ignored with an explicit `serial` (a taken
+   * serial is refused anyway) and for unassigned tokens. @default false
+   */
+  readonly reenroll?: boolean | string | undefined
+}
+
+/** Largest page `/admin/show` and `tokens.show` hand out at once. */
+export const MAX_PAGE_SIZE = 10_000
+/** Page size when none is asked for (the store's own bound). */
+export const DEFAULT_PAGE_SIZE = 1000
+/** Every token of a query: no store limit in practice. */
+const ALL = Number.MAX_SAFE_INTEGER
+
+/**
+ * Enrols an SMS token; returns its serial.
+ * @throws ParameterError `ERR_OTP_TOKEN_EXISTS` when, without a serial, the user has a token already and `reenroll` is not set
+ */
+export async function initToken(core: Core, params: InitParams): Promise<string> {
   // Auto-enrolment derives its serials from the user; one made by hand would block that user's.
   if (params.serial?.toUpperCase().startsWith(AUTO_SERIAL_PREFIX)) throw new ParameterError(`serial: the prefix ${AUTO_SERIAL_PREFIX} is reserved for auto-enrolled tokens`)
   const owner = ownerOf(core, params.user, params.realm)
+  if (params.serial === undefined && owner.user !== null && !isTrue(params.reenroll)) {
+    const owned = (await core.store.tokens.list({ user: owner.user }, ALL)).filter((t) => t.realm === owner.realm && !isDecoy(t.serial))
+    if (owned.length > 0) {
+      const serials = owned.slice(0, 3).map((t) => t.serial).join(', ')
+      throw new ParameterError(
+        `user '${owner.user.slice(0, 64)}' has a token already (${serials}${owned.length > 3 ? ', ...' : ''}): pass reenroll=true to enrol another one, or a serial`,
+        'ERR_OTP_TOKEN_EXISTS',
+      )
+    }
+  }
   const config = core.settings.config
   const token = buildToken(
     params,
@@ -103,19 +134,57 @@ export async function initToken(core: Core, params: EnrollParams): Promise<strin
   return token.serial
 }
 
-/** Tokens by serial and/or owner. */
-export async function showTokens(core: Core, filter: { serial?: string | undefined; user?: string | undefined; realm?: string | undefined }): Promise<TokenInfo[]> {
+/** Which tokens {@link showTokens} and {@link pageTokens} list, and which slice of them. */
+export interface ShowFilter {
+  readonly serial?: string | undefined
+  readonly user?: string | undefined
+  readonly realm?: string | undefined
+  /** At most this many tokens (1 … {@link MAX_PAGE_SIZE}). @default 1000 */
+  readonly limit?: number | undefined
+  /** Skip this many first (tokens are ordered by serial). @default 0 */
+  readonly offset?: number | undefined
+}
+
+/** One page of tokens and how many match in all. */
+export interface TokenPage {
+  readonly tokens: TokenInfo[]
+  /** Tokens matching the filter, all pages together. */
+  readonly total: number
+}
+
+/** What {@link showTokens} returns: the page, and (not enumerable) how many match in all. */
+export type TokenList = TokenInfo[] & { readonly total?: number }
+
+/**
+ * Tokens by serial and/or owner, ordered by serial, `limit` of them from `offset` on. The array
+ * carries `total`, the number of matching tokens over all pages (a non-enumerable property, so
+ * the array compares and serialises as a plain list).
+ */
+export async function showTokens(core: Core, filter: ShowFilter): Promise<TokenList> {
+  const { tokens, total } = await pageTokens(core, filter)
+  return Object.defineProperty(tokens, 'total', { value: total, enumerable: false })
+}
+
+/**
+ * Like {@link showTokens}, with the number of all matching tokens (`total`), for paging.
+ * @throws ParameterError for a limit outside 1 … {@link MAX_PAGE_SIZE} or a negative offset
+ */
+export async function pageTokens(core: Core, filter: ShowFilter): Promise<TokenPage> {
+  const limit = filter.limit ?? DEFAULT_PAGE_SIZE
+  const offset = filter.offset ?? 0
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new ParameterError(`limit: expected an integer from 1 to ${MAX_PAGE_SIZE}`)
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new ParameterError('offset: expected an integer, 0 or more')
+  let matching: TokenRecord[]
   if (filter.serial !== undefined) {
     const t = isDecoy(filter.serial) ? undefined : await core.store.tokens.get(filter.serial)
-    return t ? [tokenInfo(t)] : []
-  }
-  if (filter.user !== undefined) {
+    matching = t ? [t] : []
+  } else if (filter.user !== undefined) {
     const owner = ownerOf(core, filter.user, filter.realm)
-    const tokens = await core.store.tokens.list({ user: owner.user ?? '' })
-    return tokens.filter((t) => t.realm === owner.realm).map(tokenInfo)
+    matching = (await core.store.tokens.list({ user: owner.user ?? '' }, ALL)).filter((t) => t.realm === owner.realm)
+  } else {
+    matching = (await core.store.tokens.list(filter.realm === undefined ? {} : { realm: filter.realm.toLowerCase() }, ALL)).filter((t) => !isDecoy(t.serial))
   }
-  const listed = await core.store.tokens.list(filter.realm === undefined ? {} : { realm: filter.realm.toLowerCase() })
-  return listed.filter((t) => !isDecoy(t.serial)).map(tokenInfo)
+  return { tokens: matching.slice(offset, offset + limit).map(tokenInfo), total: matching.length }
 }
 
 /** Selects tokens by serial or by user (LinOTP admin semantics); at least one must be given. */
@@ -164,6 +233,10 @@ function ownerOf(core: Core, user: string | undefined, realm: string | undefined
   if (user.length > 256) throw new ParameterError('user: longer than 256 characters')
   const who = resolveUser(core.settings, user, realm)
   return { user: who.login, realm: who.realm === null ? null : checkRealm(core, who.realm) }
+}
+
+function isTrue(v: boolean | string | undefined): boolean {
+  return v === true || (typeof v === 'string' && ['true', '1', 'yes'].includes(v.trim().toLowerCase()))
 }
 
 function checkRealm(core: Core, realm: string): string {

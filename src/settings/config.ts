@@ -49,7 +49,8 @@ const MAX_VALUE = 64 * 1024
 
 /**
  * Validates one key/value pair for storage. Returns a warning for a boolean key whose value is
- * not a boolean spelling: it is stored and reads as false (Decision 9), but the admin should know.
+ * not a boolean spelling: it is stored and reads as false (Decision 9), but the admin should know;
+ * and for an unknown key close to a known one ("did you mean SMSBlockingTimeout?").
  * @throws ConfigError naming the key and what it expects.
  */
 export function checkConfigEntry(key: string, value: string): string | undefined {
@@ -61,7 +62,12 @@ export function checkConfigEntry(key: string, value: string): string | undefined
     throw new ConfigError(`config key ${key}: use /system/setProvider or setDefaultProvider`)
   }
   const spec = (CONFIG_KEYS as Record<string, KeySpec>)[key]
-  if (spec === undefined) return undefined
+  if (spec === undefined) {
+    // LinOTP keeps arbitrary keys, so an unknown one is stored; one that looks like a misspelt
+    // known key would silently leave the real key at its default, so it gets a warning.
+    const near = closestConfigKey(key)
+    return near === undefined ? undefined : `config key ${key} is not a known key (stored as given): did you mean ${near}?`
+  }
   if (spec.type === 'int') {
     const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN
     if (spec.oneOf !== undefined && !spec.oneOf.includes(n)) throw new ConfigError(`config key ${key}: expected one of ${spec.oneOf.join(', ')}`)
@@ -74,6 +80,38 @@ export function checkConfigEntry(key: string, value: string): string | undefined
     throw new ConfigError(`config key ${key}: longer than ${spec.maxLength} characters`)
   }
   return undefined
+}
+
+/**
+ * The known config key `key` is probably a misspelling of: equal but for case, or at most two
+ * edits (insert, delete, replace, swap of neighbours) away. Undefined for known keys and for keys
+ * not near any known one.
+ * @example closestConfigKey('SMSBlockingTimout') // 'SMSBlockingTimeout'
+ */
+export function closestConfigKey(key: string): KnownConfigKey | undefined {
+  if (Object.hasOwn(CONFIG_KEYS, key)) return undefined
+  let best: { key: KnownConfigKey; distance: number } | undefined
+  for (const known of Object.keys(CONFIG_KEYS) as KnownConfigKey[]) {
+    const distance = known.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, known)
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key: known, distance }
+  }
+  return best?.key
+}
+
+/** Optimal string alignment distance (Levenshtein plus transposition of neighbours). */
+export function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return Math.abs(a.length - b.length)
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  const at = (i: number, j: number): number => rows[i]?.[j] ?? 0
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let d = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, at(i - 2, j - 2) + 1)
+      ;(rows[i] as number[])[j] = d
+    }
+  }
+  return at(a.length, b.length)
 }
 
 /**

@@ -33,7 +33,8 @@ export function checkProviderName(name: string): void {
 /** Parses the `timeout` attribute: seconds, 1 to 86400. */
 export function parseProviderTimeout(value: unknown): number {
   const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : ''
-  if (!/^\d+$/.test(text)) throw new ConfigError("missing key 'timeout' (OTP validity in seconds)")
+  if (value === undefined || value === null || text === '') throw new ConfigError("missing key 'timeout' (OTP validity in seconds)")
+  if (!/^\d+$/.test(text)) throw new ConfigError(`timeout: expected the OTP validity in whole seconds from 1 to 86400, not ${JSON.stringify(text.slice(0, 20))}`)
   const n = Number(text)
   if (n < 1 || n > 86_400) throw new ConfigError('timeout: expected seconds from 1 to 86400')
   return n
