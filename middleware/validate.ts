@@ -3,10 +3,11 @@
  * `app.use(validateRouter(otp))`. GET and POST, form and JSON bodies; any other method (HEAD
  * above all: Express would run the check for it) answers 405 before anything is read.
  */
-import { Router, type Request } from 'express'
+import { Router, type Request, type RequestHandler } from 'express'
 import { isIPv6, type BlockList } from 'node:net'
 import { parseAddressList } from '../src/settings/config.js'
 import type { SmsOtp } from '../src/sms-otp.js'
+import type { ValidateOutcome } from '../src/metrics/index.js'
 import { TRANSACTION_ID } from '../src/challenges/ids.js'
 import type { CheckRequest } from '../src/validate/types.js'
 import { allowGetAndPost, refuseCredentialsInUrl } from './guards.js'
@@ -33,40 +34,66 @@ export function validateRouter(otp: SmsOtp, options: ValidateOptions = {}): Rout
   if (options.noGet) router.use('/validate', refuseCredentialsInUrl(['pass']))
   const trusted = trustedCallers(otp)
 
-  router.all('/validate/check', async (req, res) => {
+  // With engine metrics, each request counts once under its endpoint and outcome; a thrown error
+  // (a 500) counts as `error`.
+  const counted = (endpoint: string, handler: (req: Request, res: Parameters<RequestHandler>[1]) => Promise<ValidateOutcome>): RequestHandler => {
+    const metrics = otp.metrics
+    if (!metrics) return async (req, res) => void (await handler(req, res))
+    return async (req, res) => {
+      let outcome: ValidateOutcome = 'error'
+      try {
+        outcome = await handler(req, res)
+      } finally {
+        metrics.validate(endpoint, outcome)
+      }
+    }
+  }
+
+  router.all('/validate/check', counted('check', async (req, res) => {
     const r = await otp.check(checkRequest(req, trusted))
     res.json(envelope(r.value, r.detail))
-  })
+    return outcomeOf(r.value, r.challenge !== undefined, r.internalError === true)
+  }))
 
-  router.all('/validate/simplecheck', async (req, res) => {
+  router.all('/validate/simplecheck', counted('simplecheck', async (req, res) => {
     const r = await otp.simplecheck(checkRequest(req, trusted))
     res.type('text/plain').send(r.text)
-  })
+    // ':-( <transactionid> <message>' is a challenge; a bare ':-(' a refusal.
+    return outcomeOf(r.value, r.text.length > 3, false)
+  }))
 
-  router.all('/validate/smspin', async (req, res) => {
+  router.all('/validate/smspin', counted('smspin', async (req, res) => {
     const r = await otp.smspin(checkRequest(req, trusted))
     res.json(envelope(r.value, r.detail, r.id ?? 0))
-  })
+    // value true here means "the SMS was sent", never "authenticated".
+    return r.internalError === true ? 'error' : r.value ? 'challenge' : 'rejected'
+  }))
 
-  router.all('/validate/check_t', async (req, res) => {
+  router.all('/validate/check_t', counted('check_t', async (req, res) => {
     const p = params(req)
     const pass = param(p, 'pass')
     const id = param(p, 'transactionid') ?? param(p, 'state')
     const client = clientOf(req, p, trusted)
     if (pass === undefined || id === undefined || !TRANSACTION_ID.test(id)) {
       res.json(envelope(false))
-      return
+      return 'rejected'
     }
     const r = await otp.checkT(pass, id, client)
     res.json(envelope(r.value, r.detail, r.value.value ? 1 : 0))
-  })
+    return r.value.value ? 'accepted' : 'rejected'
+  }))
 
-  router.all('/validate/check_s', async (req, res) => {
+  router.all('/validate/check_s', counted('check_s', async (req, res) => {
     const r = await otp.checkS(checkRequest(req, trusted))
     res.json(envelope(r.value, r.detail, 0, r.status))
-  })
+    return outcomeOf(r.value, r.challenge !== undefined, !r.status)
+  }))
 
   return router
+}
+
+function outcomeOf(accepted: boolean, challenge: boolean, internalError: boolean): ValidateOutcome {
+  return internalError ? 'error' : accepted ? 'accepted' : challenge ? 'challenge' : 'rejected'
 }
 
 function params(req: Request): Params {

@@ -12,6 +12,7 @@
  * `sms-otp/middleware` (validate and admin routers) and `sms-otp/sidecar` (`createSidecar`, `serve`).
  */
 export { createSmsOtp, defaultRegistry, type SmsOtp, type SmsOtpOptions } from './sms-otp.js'
+export { createMetrics, type MetricsOptions, type SmsOtpMetrics, type ValidateOutcome } from './metrics/index.js'
 export { ERROR_CODES, OtpError, ParameterError, ConfigError, ProviderUnavailableError, isOtpError, type OtpErrorCode } from './errors.js'
 export { systemClock, ManualClock, type Clock } from './clock.js'
 export { silentLogger, type Logger } from './logger.js'

@@ -33,6 +33,8 @@ import type { RealmOptions } from './settings/index.js'
 import type { ResolverInput, ResolverOrigin } from './users/definitions.js'
 import type { RealmsOptions } from './users/realms.js'
 import { revokeDevices } from './login/devices.js'
+import type { SmsOtpMetrics } from './metrics/index.js'
+import { instrumentStore } from './metrics/store.js'
 
 /** Options of {@link createSmsOtp}. */
 export interface SmsOtpOptions {
@@ -65,6 +67,12 @@ export interface SmsOtpOptions {
    * @example { realms: { corp: [ldapResolver({ … }), fileResolver({ name: 'local', path: './users.json' })] }, defaultRealm: 'corp' }
    */
   readonly users?: RealmsOptions
+  /**
+   * Prometheus metrics of this engine (`createMetrics()` from `sms-otp`): sends,
+   * failovers, back-off, store timings, open challenges. The store is wrapped once to time each
+   * call. @default none (nothing is measured)
+   */
+  readonly metrics?: SmsOtpMetrics
 }
 
 /** The registry with every provider class this build ships: LinOTP's five and FileSMSProvider. */
@@ -95,13 +103,15 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
     // A random key with a persistent store would make every seed unreadable after a restart.
     throw invalidOption('secrets', 'required with a store: new Secrets(await loadMasterKey(file))')
   }
-  const store = options.store ?? createMemoryStore()
+  const metrics = options.metrics
+  const rawStore = options.store ?? createMemoryStore()
+  const store = metrics ? instrumentStore(rawStore, (op, seconds) => metrics.storeOperation(op, seconds)) : rawStore
   const secrets = options.secrets ?? Secrets.ephemeral()
   const clock = options.clock ?? systemClock
   const settings = new Settings(store.settings, secrets, options.registry ?? defaultRegistry(), logger, resourcePolicy(options.resources), options.users)
   // Live: realms and resolvers set through the settings are seen at once (src/users/directory.ts).
   const users = settings.users
-  const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff), logger, users }
+  const core: Core = { store, settings, secrets, clock, failover: new Failover(clock, options.backoff, metrics), logger, users }
   const auditSink = options.audit ?? ((record: AuditRecord) => logger.info({ audit: record }, 'audit'))
   await store.open()
   // The key must belong to the data before anything is read or written (ERR_OTP_KEY_MISMATCH).
@@ -111,6 +121,11 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
   })
   await settings.load()
   await ensureDecoy(core)
+  metrics?.bind({
+    openChallenges: () => rawStore.challenges.countOpen(clock.now()),
+    providers: () => settings.providers.map((p) => p.name),
+    blockedProviders: () => core.failover.blockedProviders(),
+  })
 
   const audit = (endpoint: string, client: string | undefined, result: boolean, facts: AuditFacts): void => {
     auditSink({ endpoint, client: client ?? '', result, time: new Date(clock.now()).toISOString(), ...facts })
@@ -124,6 +139,8 @@ export async function createSmsOtp(options: SmsOtpOptions = {}) {
 
   return {
     core,
+    /** The metrics given as option `metrics`, if any (the validate router counts requests into them). */
+    metrics,
     /** LinOTP `/validate/check`. */
     check: (req: CheckRequest) => audited('validate/check', req.client, () => check(core, req)),
     /** LinOTP `/validate/simplecheck`. */

@@ -21,6 +21,7 @@ export type PublicTypes = [
   Core.User, Core.UserAttributes, Core.UserResolver, Core.Users, Core.RealmsOptions, Core.FileResolverOptions,
   Core.ResolverDefinition, Core.ResolverInput, Core.ResolverOrigin, Core.ResolverType, Core.RealmOptions, Core.ResolverListing,
   Core.FunctionResolverOptions, Core.FoundUser, Core.LdapResolverOptions,
+  Core.SmsOtpMetrics, Core.MetricsOptions, Core.ValidateOutcome,
   Core.AuditRecord, Core.CheckRequest, Core.CheckResult, Core.TriggerRequest, Core.VerifyRequest, Core.ChallengeReply,
   Middleware.ValidateOptions, Middleware.AdminOptions, Middleware.ThrottleOptions, Middleware.GateOptions, Middleware.GateChallenge, Middleware.SecondFactorGate,
   Sidecar.SidecarOptions, Sidecar.ServeOptions, Sidecar.RunningSidecar, Sidecar.SidecarConfig,
@@ -34,7 +35,7 @@ const RUNTIME: Record<string, { path: string; names: string[] }> = {
       'ConfigError', 'DeviceSmsProviderClass', 'DirectoryError', 'createRealms', 'fileResolver', 'functionResolver', 'ldapResolver', 'ERROR_CODES', 'FileSmsProviderClass', 'HttpSmsProviderClass', 'KNOWN_CLASSES',
       'ManualClock', 'OtpError', 'ParameterError', 'PolicyEngine', 'ProviderRegistry', 'ProviderUnavailableError',
       'RestSmsProviderClass', 'Secrets', 'SmppSmsProviderClass', 'SmtpSmsProviderClass', 'canonicalClassName',
-      'createMemoryStore', 'createSmsOtp', 'createSqliteStore', 'defaultRegistry', 'hotp', 'isOtpError', 'loadMasterKey',
+      'createMemoryStore', 'createMetrics', 'createSmsOtp', 'createSqliteStore', 'defaultRegistry', 'hotp', 'isOtpError', 'loadMasterKey',
       'maskPhone', 'msisdn', 'parseMasterKey', 'parsePolicy', 'parseProviderJson', 'silentLogger', 'suppressPrefix',
       'systemClock', 'validatePhone',
     ],
@@ -45,7 +46,7 @@ const RUNTIME: Record<string, { path: string; names: string[] }> = {
   },
   'sms-otp/sidecar': {
     path: '../src/sidecar/index.js',
-    names: ['applyConfig', 'createSidecar', 'parseConfig', 'readConfigFile', 'serve'],
+    names: ['applyConfig', 'createMetricsApp', 'createSidecar', 'metricsHandler', 'parseConfig', 'readConfigFile', 'serve'],
   },
   'sms-otp/passport': {
     path: '../strategies/index.js',

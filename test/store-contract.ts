@@ -358,6 +358,20 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         assert.equal(await store.challenges.consume('1'), false)
         assert.deepEqual(ids(await store.challenges.listOpen('S', NOW - 20 * MIN)).sort(), ['3', '4'])
       })
+
+      it('countOpen counts the open challenges of every token, and only those', async () => {
+        assert.equal(await store.challenges.countOpen(NOW), 0)
+        await store.challenges.create(makeChallenge('1', 'A', { createdAt: NOW - 10 * MIN, expiresAt: NOW - 1 }))
+        await store.challenges.create(makeChallenge('2', 'A', { createdAt: NOW - MIN, expiresAt: NOW }))
+        await store.challenges.create(makeChallenge('3', 'B'))
+        await store.challenges.create(makeChallenge('4.01', 'C'))
+        assert.equal(await store.challenges.countOpen(NOW), 3, 'expiresAt === now is still open; expired ones are not counted')
+        assert.equal(await store.challenges.countOpen(NOW + 1), 2)
+        assert.equal(await store.challenges.consume('3'), true)
+        assert.equal(await store.challenges.countOpen(NOW), 2)
+        await store.challenges.removeForToken('C')
+        assert.equal(await store.challenges.countOpen(NOW), 1)
+      })
     })
 
     describe('settings', () => {

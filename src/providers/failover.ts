@@ -4,6 +4,7 @@
  * success clears the block. The first provider that answers (sent or rejected) ends the loop.
  */
 import type { Clock } from '../clock.js'
+import { isOtpError } from '../errors.js'
 import { withDeadline } from './deadline.js'
 import { sendVia, type LoadedProvider } from './loader.js'
 import type { SendResult, SmsMessage } from './types.js'
@@ -27,14 +28,30 @@ export interface BackoffOptions {
   readonly attemptMs?: number
 }
 
+/** How one send attempt through one provider ended, as metrics see it. */
+export type AttemptResult = 'sent' | 'rejected' | 'unavailable' | 'timeout'
+
+/**
+ * Instrumentation hooks of {@link Failover} (the metrics module implements them). Called
+ * synchronously; they must not throw. Never given a phone number, a text or a transaction id.
+ */
+export interface FailoverObserver {
+  /** One attempt through `provider` ended after `seconds`. `timeout`: the provider deadline passed. */
+  attempt(provider: string, result: AttemptResult, seconds: number): void
+  /** The send moved on from `from` (unavailable, or backing off) and is now tried through `to`. */
+  failover(from: string, to: string): void
+}
+
 export class Failover {
   readonly #blocked = new Map<string, { until: number; failures: number }>()
   readonly #clock: Clock
   readonly #initialMs: number
   readonly #maxMs: number
   readonly #attemptMs: number
+  readonly #observer: FailoverObserver | undefined
 
-  constructor(clock: Clock, options: BackoffOptions = {}) {
+  constructor(clock: Clock, options: BackoffOptions = {}, observer?: FailoverObserver) {
+    this.#observer = observer
     this.#clock = clock
     this.#initialMs = options.initialMs ?? 30_000
     this.#maxMs = options.maxMs ?? 7_200_000
@@ -52,6 +69,12 @@ export class Failover {
     return entry !== undefined && entry.until > this.#clock.now()
   }
 
+  /** Names of the providers inside a back-off period now (the `sms_otp_provider_backoff` gauge). */
+  blockedProviders(): string[] {
+    const now = this.#clock.now()
+    return [...this.#blocked].filter(([, entry]) => entry.until > now).map(([name]) => name)
+  }
+
   /** Clears all back-off state (admin `testProvider` success, or tests). */
   clear(name?: string): void {
     if (name === undefined) this.#blocked.clear()
@@ -61,14 +84,24 @@ export class Failover {
   /** Tries each candidate in order; see the module comment for the rules. */
   async send(candidates: readonly LoadedProvider[], msg: SmsMessage, signal?: AbortSignal): Promise<DispatchResult> {
     const tried: string[] = []
+    const observer = this.#observer
+    // The candidate passed over last (unavailable or backing off): the next attempt is a failover from it.
+    let passedOver: string | undefined
     for (const provider of candidates) {
       if (this.isBlocked(provider.name)) {
         tried.push(`${provider.name} (backing off)`)
+        passedOver = provider.name
         continue
       }
-      const result = await withDeadline(this.#attemptMs, (attempt) => sendVia(provider, msg, attempt), 'the send', signal).catch(
-        (err: unknown): SendResult => ({ status: 'unavailable', reason: err instanceof Error ? err.message : String(err) }),
-      )
+      if (passedOver !== undefined) observer?.failover(passedOver, provider.name)
+      const started = performance.now()
+      let timedOut = false
+      const result = await withDeadline(this.#attemptMs, (attempt) => sendVia(provider, msg, attempt), 'the send', signal).catch((err: unknown): SendResult => {
+        timedOut = isOtpError(err, 'ERR_OTP_TIMEOUT')
+        return { status: 'unavailable', reason: err instanceof Error ? err.message : String(err) }
+      })
+      observer?.attempt(provider.name, timedOut ? 'timeout' : result.status, (performance.now() - started) / 1000)
+      passedOver = provider.name
       if (result.status === 'sent') {
         this.#blocked.delete(provider.name)
         return { status: 'sent', provider: provider.name }

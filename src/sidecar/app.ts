@@ -1,7 +1,8 @@
 /**
  * `createSidecar()`: an Express app that speaks LinOTP's HTTP API over an sms-otp engine.
  */
-import express, { type Express } from 'express'
+import express, { type Express, type RequestHandler } from 'express'
+import type { Registry } from 'prom-client'
 import { adminRouter } from '../../middleware/admin.js'
 import { errorEnvelope, errorHandler } from '../../middleware/http.js'
 import type { ThrottleOptions } from '../../middleware/throttle.js'
@@ -28,6 +29,12 @@ export interface SidecarOptions {
   readonly adminTimeoutMs?: number | undefined
   /** Back-off for refused admin credentials; `false` turns it off. @default 5 per minute, 30 s doubling to 1 h */
   readonly adminThrottle?: ThrottleOptions | false | undefined
+  /**
+   * Serve the engine's metrics (`createSmsOtp({ metrics })`) at `/metrics` on this app, behind the
+   * admin token (`Authorization: Bearer …`), where the admin API is served (`api` `all` or
+   * `admin`). For a listener of its own use {@link createMetricsApp}. @default false (404)
+   */
+  readonly metrics?: boolean | undefined
 }
 
 /**
@@ -44,13 +51,48 @@ export function createSidecar(options: SidecarOptions): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
   })
+  let metrics: Registry | undefined
+  if (options.metrics === true && api !== 'validate') {
+    if (!options.otp.metrics) throw invalidOption('metrics', 'the engine has no metrics: createSmsOtp({ metrics: createMetrics() })')
+    if (!options.adminToken) throw invalidOption('metrics', 'metrics on the admin side need an admin token')
+    metrics = options.otp.metrics.registry
+  }
   if (api !== 'admin') app.use(validateRouter(options.otp, { noGet: options.noGet }))
   if (api !== 'validate') {
-    app.use(adminRouter(options.otp, { token: options.adminToken, timeoutMs: options.adminTimeoutMs, throttle: options.adminThrottle, noGet: options.noGet }))
+    app.use(adminRouter(options.otp, { token: options.adminToken, timeoutMs: options.adminTimeoutMs, throttle: options.adminThrottle, noGet: options.noGet, metrics }))
   }
   app.use((_req, res) => {
     res.status(404).json(errorEnvelope('ERR_OTP_NOT_FOUND', 'no such endpoint'))
   })
   app.use(errorHandler((err) => options.logger.error({ err: describeError(err) }, 'request failed')))
   return app
+}
+
+/**
+ * An app that serves only `/metrics` (and `/healthz`), without a credential: for a listener of its
+ * own (`sms-otp serve --metrics-port`), on a loopback or private address.
+ */
+export function createMetricsApp(otp: SmsOtp, logger: Logger): Express {
+  const metrics = otp.metrics
+  if (!metrics) throw invalidOption('metrics', 'the engine has no metrics: createSmsOtp({ metrics: createMetrics() })')
+  const app = express()
+  app.disable('x-powered-by')
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' })
+  })
+  app.get('/metrics', metricsHandler(metrics.registry))
+  app.use((_req, res) => {
+    res.status(404).json(errorEnvelope('ERR_OTP_NOT_FOUND', 'no such endpoint'))
+  })
+  app.use(errorHandler((err) => logger.error({ err: describeError(err) }, 'request failed')))
+  return app
+}
+
+/** Answers a scrape with the registry's metrics (no credential: see {@link createMetricsApp}). */
+export function metricsHandler(registry: Registry): RequestHandler {
+  return (_req, res, next) => {
+    registry.metrics().then((text) => {
+      res.set('Content-Type', registry.contentType).set('Cache-Control', 'no-store').send(text)
+    }, next)
+  }
 }

@@ -199,6 +199,13 @@ class ChallengeTable {
     return count
   }
 
+  /** Counts records open at `now` and not stale. */
+  countOpen(now: number): number {
+    let count = 0
+    for (let s = this.list.head; s !== NIL; s = this.list.after(s)) if ((this.expiresAt[s] as number) >= now && !this.stale(s)) count++
+    return count
+  }
+
   private stale(slot: number): boolean {
     return performance.now() > (this.staleAt[slot] as number)
   }
@@ -362,6 +369,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       },
       async purgeExpired(now) {
         return challenges.purge(now)
+      },
+      async countOpen(now) {
+        return challenges.countOpen(now)
       },
     },
     settings: {

@@ -104,6 +104,7 @@ function prepare(db: Database.Database) {
     removeUpTo: db.prepare<[string, number]>('DELETE FROM challenges WHERE serial = ? AND counter <= ?'),
     settle: db.prepare<[string, number, string]>('UPDATE challenges SET provider = ?, expires_at = ? WHERE transaction_id = ?'),
     purge: db.prepare<[number]>('DELETE FROM challenges WHERE expires_at < ?'),
+    countOpen: db.prepare<Params, { n: number }>(`SELECT count(*) AS n FROM challenges WHERE ${open}`),
     listSettings: db.prepare<[string], { name: string; value: string }>('SELECT name, value FROM settings WHERE kind = ? ORDER BY name'),
     getSetting: db.prepare<[string, string], { value: string }>('SELECT value FROM settings WHERE kind = ? AND name = ?'),
     putSetting: db.prepare<[string, string, string]>('INSERT INTO settings (kind, name, value) VALUES (?, ?, ?) ON CONFLICT (kind, name) DO UPDATE SET value = excluded.value'),
@@ -366,6 +367,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       },
       async purgeExpired(now) {
         return (await write((s) => s.purge.run(now))).changes
+      },
+      async countOpen(now) {
+        return (await read((s) => s.countOpen.get({ now })))?.n ?? 0
       },
     },
     settings: {

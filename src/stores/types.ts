@@ -163,6 +163,11 @@ export interface ChallengeStore {
   removeForToken(serial: string): Promise<void>
   /** Deletes challenges with `expiresAt < now`; returns how many. */
   purgeExpired(now: number): Promise<number>
+  /**
+   * How many challenges are open (`now <= expiresAt`) over all tokens: the `sms_otp_open_challenges`
+   * gauge, read on each metrics scrape. A snapshot, not a lock: read-only, no atomicity needed.
+   */
+  countOpen(now: number): Promise<number>
 }
 
 /** Kinds of settings the settings store keeps. */
