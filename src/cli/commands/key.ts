@@ -11,8 +11,13 @@ export function registerKey(program: Command): void {
     .option('--data-dir <dir>', 'directory with the database and the key file', './data')
     .option('--db <file>', 'SQLite file (default: <data-dir>/sms-otp.db)')
     .option('--new-key-file <file>', 'only with SMS_OTP_ENC_KEY: write the new key to this file (mode 0600) for you to move into the variable')
-    .action(async (opts: { dataDir: string; db?: string; newKeyFile?: string }) => {
+    .option('--json', 'print the report as JSON (counts and the new key file; never the key)')
+    .action(async (opts: { dataDir: string; db?: string; newKeyFile?: string; json?: boolean }) => {
       const report = await rotateMasterKey({ dataDir: opts.dataDir, ...(opts.db === undefined ? {} : { db: opts.db }), ...(opts.newKeyFile === undefined ? {} : { newKeyFile: opts.newKeyFile }) })
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ rotated: true, resumed: report.resumed, seeds: report.seeds, providers: report.providers, keyFile: report.keyFile, fromEnv: report.fromEnv })}\n`)
+        return
+      }
       process.stdout.write(`key rotated${report.resumed ? ' (an interrupted rotation was finished)' : ''}: ${report.seeds} seeds and ${report.providers} provider configs re-encrypted; the old key opens nothing in this database any more\n`)
       process.stdout.write(report.fromEnv
         ? `new key in ${report.keyFile}: set SMS_OTP_ENC_KEY to its content, start the sidecar, then delete the file (the old key is refused from now on)\n`

@@ -25,9 +25,10 @@ export function registerServe(program: Command): void {
     .option('--metrics-port <port>', 'serve Prometheus metrics at /metrics on a listener of its own, without a credential', port)
     .option('--metrics-host <host>', 'address of the metrics listener (default 127.0.0.1; needs --metrics-port)')
     .option('--process-metrics', 'add the default process metrics (CPU, memory, event loop, GC) to /metrics')
+    .option('--json', 'print where it listens as one JSON line instead of text')
     .action(async (opts: {
       host: string; port: number; db?: string; dataDir: string; config?: string; demo?: boolean; adminPort?: number; adminHost?: string; adminTimeout: number; get: boolean
-      allowPath: string[]; allowProgram: string[]; allowHost: string[]; allowPrivateNetworks?: boolean; metrics?: boolean; metricsPort?: number; metricsHost?: string; processMetrics?: boolean
+      allowPath: string[]; allowProgram: string[]; allowHost: string[]; allowPrivateNetworks?: boolean; metrics?: boolean; metricsPort?: number; metricsHost?: string; processMetrics?: boolean; json?: boolean
     }) => {
       const running = await serve({
         host: opts.host, port: opts.port, dataDir: opts.dataDir, demo: opts.demo === true,
@@ -38,12 +39,18 @@ export function registerServe(program: Command): void {
         metrics: opts.metrics === true, processMetrics: opts.processMetrics === true,
         ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }), ...(opts.metricsHost === undefined ? {} : { metricsHost: opts.metricsHost }),
       })
-      process.stdout.write(`sms-otp listening on ${running.url}\n`)
-      if (running.adminUrl) process.stdout.write(`admin API on ${running.adminUrl}\n`)
-      if (running.metricsUrl) process.stdout.write(`metrics on ${running.metricsUrl}/metrics\n`)
-      if (!running.adminToken) process.stdout.write('admin API disabled (set SMS_OTP_ADMIN_TOKEN to enable it)\n')
-      if (running.adminTokenGenerated) process.stdout.write(`admin token (Authorization: Bearer …): ${running.adminToken}\n`)
-      if (opts.demo) process.stdout.write(`demo: user alice, PIN 1234; SMS go to this terminal and ${opts.dataDir}/sms-outbox.log\n`)
+      if (opts.json) {
+        // One line a supervisor or a test can read (a generated demo admin token included, as in text mode).
+        const generated = running.adminTokenGenerated ? { adminToken: running.adminToken } : {}
+        process.stdout.write(`${JSON.stringify({ listening: running.url, admin: running.adminUrl ?? null, metrics: running.metricsUrl ? `${running.metricsUrl}/metrics` : null, adminApi: running.adminToken !== undefined, ...generated })}\n`)
+      } else {
+        process.stdout.write(`sms-otp listening on ${running.url}\n`)
+        if (running.adminUrl) process.stdout.write(`admin API on ${running.adminUrl}\n`)
+        if (running.metricsUrl) process.stdout.write(`metrics on ${running.metricsUrl}/metrics\n`)
+        if (!running.adminToken) process.stdout.write('admin API disabled (set SMS_OTP_ADMIN_TOKEN to enable it)\n')
+        if (running.adminTokenGenerated) process.stdout.write(`admin token (Authorization: Bearer …): ${running.adminToken}\n`)
+        if (opts.demo) process.stdout.write(`demo: user alice, PIN 1234; SMS go to this terminal and ${opts.dataDir}/sms-outbox.log\n`)
+      }
       const stop = (signal: string): void => {
         process.stdout.write(`${signal}: shutting down\n`)
         running.close().then(() => process.exit(0), () => process.exit(1))
